@@ -1,0 +1,43 @@
+/**
+ * The `switchboard` command line. Each subcommand lives in its own module and is loaded on demand,
+ * so `switchboard user list` does not pay for starting a SIP stack.
+ */
+import { parseArgs } from 'node:util';
+
+interface Command {
+  summary: string;
+  load: () => Promise<{ run: (argv: string[]) => Promise<number> }>;
+}
+
+const COMMANDS: Record<string, Command> = {};
+
+function usage(): string {
+  const lines = ['Usage: switchboard <command> [--config FILE] [--data DIR] [options]', '', 'Commands:'];
+  for (const [name, cmd] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${cmd.summary}`);
+  lines.push('  help       this text', '  version    print the version');
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args: argv, strict: false, allowPositionals: true });
+  const name = positionals[0] ?? 'help';
+  if (name === 'help' || name === '--help') {
+    console.log(usage());
+    return 0;
+  }
+  if (name === 'version') {
+    const pkg = await import('../../package.json', { with: { type: 'json' } });
+    console.log(pkg.default.version);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    console.error(`switchboard: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  const module = await command.load();
+  return module.run(argv.slice(argv.indexOf(name) + 1));
+}
+
+const code = await main(process.argv.slice(2));
+if (code !== 0) process.exitCode = code;
