@@ -103,7 +103,10 @@ function toElement(tag: SaxesTagNS, limits: XmlLimits): Element {
   for (const key in raw) {
     if (++count > limits.maxAttributes) {
       throw new Abort(
-        new XmlError('policy-violation', `element <${tag.name}> has more than ${limits.maxAttributes} attributes`),
+        new XmlError(
+          'policy-violation',
+          `element <${tag.name}> has more than ${limits.maxAttributes} attributes`,
+        ),
       );
     }
     const a = raw[key]!;

@@ -63,16 +63,28 @@ describe('serializer', () => {
 
 // Round trip: any tree of the model survives serialize → parseDocument unchanged.
 const NAME = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_.-]{0,8}$/).filter((n) => !/^xml/i.test(n));
-const NS = fc.constantFrom('', 'jabber:client', 'urn:a', 'http://www.ecma-international.org/standards/ecma-323/csta/ed4');
+const NS = fc.constantFrom(
+  '',
+  'jabber:client',
+  'urn:a',
+  'http://www.ecma-international.org/standards/ecma-323/csta/ed4',
+);
 const XML_CHAR = fc
   .oneof(
     fc.constantFrom('&', '<', '>', '"', "'", '\t', '\n', '\r', ' ', ']]>', '€', '😀', '\u00e9'),
     fc.string({ unit: 'grapheme', maxLength: 6 }),
   )
   .map((s) => s.replace(/[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, ''));
-const TEXT = fc.array(XML_CHAR, { minLength: 1, maxLength: 4 }).map((a) => a.join('')).filter((s) => s.length > 0);
+const TEXT = fc
+  .array(XML_CHAR, { minLength: 1, maxLength: 4 })
+  .map((a) => a.join(''))
+  .filter((s) => s.length > 0);
 const ATTRS = fc.dictionary(
-  fc.oneof(NAME, fc.constant('xml:lang'), NAME.map((n) => `{urn:attr}${n}`)),
+  fc.oneof(
+    NAME,
+    fc.constant('xml:lang'),
+    NAME.map((n) => `{urn:attr}${n}`),
+  ),
   fc.array(XML_CHAR, { maxLength: 3 }).map((a) => a.join('')),
   { maxKeys: 4 },
 );

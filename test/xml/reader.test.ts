@@ -61,7 +61,11 @@ function streamOf(body: string): Buffer {
 }
 
 function expectError(rec: Recorded, condition: string): void {
-  assert.equal(rec.errors.length, 1, `expected one error, got ${rec.errors.map((e) => e.message).join('; ')}`);
+  assert.equal(
+    rec.errors.length,
+    1,
+    `expected one error, got ${rec.errors.map((e) => e.message).join('; ')}`,
+  );
   assert.ok(rec.errors[0] instanceof XmlError);
   assert.equal(rec.errors[0].condition, condition, rec.errors[0].message);
 }
@@ -69,7 +73,9 @@ function expectError(rec: Recorded, condition: string): void {
 describe('XmlStreamReader: normal streams', () => {
   it('reports stream start, stanzas and stream end', () => {
     const rec = record();
-    rec.reader.feed(streamOf("<message to='bob@localhost'><body>hi</body></message><iq id='1'/></stream:stream>"));
+    rec.reader.feed(
+      streamOf("<message to='bob@localhost'><body>hi</body></message><iq id='1'/></stream:stream>"),
+    );
     assert.equal(rec.errors.length, 0);
     assert.equal(rec.starts.length, 1);
     assert.equal(rec.starts[0]!.attrs.to, 'localhost');
@@ -97,7 +103,7 @@ describe('XmlStreamReader: normal streams', () => {
   it('gives the same stanzas whatever the chunking (property)', () => {
     const stanzas = [
       "<message to='a@b' type='chat'><body>€ &amp; &lt;tag&gt; 😀</body></message>",
-      "<presence><show>dnd</show><status>On the phone</status></presence>",
+      '<presence><show>dnd</show><status>On the phone</status></presence>',
       "<iq type='set' id='x1'><MakeCall xmlns='http://www.ecma-international.org/standards/ecma-323/csta/ed4'><callingDevice>1001</callingDevice><calledDirectoryNumber>1002</calledDirectoryNumber></MakeCall></iq>",
     ];
     const data = streamOf(`${stanzas.join(' \n ')}</stream:stream>`);
@@ -156,7 +162,9 @@ describe('XmlStreamReader: normal streams', () => {
       onError: (e) => seen.push(`error:${e.condition}`),
     });
     // The plaintext after <starttls/> must never be processed as if it came over TLS.
-    reader.feed(Buffer.from(`${HEADER}<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><iq id='injected'/>`));
+    reader.feed(
+      Buffer.from(`${HEADER}<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><iq id='injected'/>`),
+    );
     assert.deepEqual(seen, ['start', 'starttls']);
     reader.feed(Buffer.from(`${HEADER}<iq id='after'/>`));
     assert.deepEqual(seen, ['start', 'starttls', 'start', 'iq']);
@@ -194,7 +202,9 @@ describe('XmlStreamReader: hostile input', () => {
   it('quadratic blow-up (one large entity referenced many times) → restricted-xml', () => {
     const big = 'a'.repeat(50_000);
     const rec = record({ maxBufferedBytes: 1 << 20 });
-    rec.reader.feed(`<?xml version="1.0"?><!DOCTYPE kaboom [<!ENTITY a "${big}">]><kaboom>${'&a;'.repeat(1000)}</kaboom>`);
+    rec.reader.feed(
+      `<?xml version="1.0"?><!DOCTYPE kaboom [<!ENTITY a "${big}">]><kaboom>${'&a;'.repeat(1000)}</kaboom>`,
+    );
     expectError(rec, 'restricted-xml');
   });
 
@@ -222,9 +232,11 @@ describe('XmlStreamReader: hostile input', () => {
     expectError(rec, 'restricted-xml');
   });
 
-  it("non-UTF-8 encoding declaration → unsupported-encoding", () => {
+  it('non-UTF-8 encoding declaration → unsupported-encoding', () => {
     const rec = record();
-    rec.reader.feed("<?xml version='1.0' encoding='ISO-8859-1'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams'>");
+    rec.reader.feed(
+      "<?xml version='1.0' encoding='ISO-8859-1'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams'>",
+    );
     expectError(rec, 'unsupported-encoding');
   });
 
@@ -250,7 +262,9 @@ describe('XmlStreamReader: hostile input', () => {
   ] as const) {
     it(`invalid UTF-8 (${label}) → not-well-formed`, () => {
       const rec = record();
-      rec.reader.feed(Buffer.concat([streamOf('<message><body>'), Buffer.from(bytes), Buffer.from('</body></message>')]));
+      rec.reader.feed(
+        Buffer.concat([streamOf('<message><body>'), Buffer.from(bytes), Buffer.from('</body></message>')]),
+      );
       expectError(rec, 'not-well-formed');
     });
   }
@@ -315,7 +329,11 @@ describe('XmlStreamReader: hostile input', () => {
   });
 
   it('100,000-deep nesting → policy-violation at the depth cap', () => {
-    const rec = record({ maxStanzaBytes: 10 * 1024 * 1024, maxBufferedBytes: 10 * 1024 * 1024, maxDepth: 64 });
+    const rec = record({
+      maxStanzaBytes: 10 * 1024 * 1024,
+      maxBufferedBytes: 10 * 1024 * 1024,
+      maxDepth: 64,
+    });
     rec.reader.feed(streamOf('<a>'.repeat(100_000)));
     expectError(rec, 'policy-violation');
     assert.match(rec.errors[0]!.message, /nesting/);
@@ -460,7 +478,10 @@ describe('parseDocument', () => {
   ];
   for (const [label, input, condition] of cases) {
     it(`${label} → ${condition}`, () => {
-      assert.throws(() => parseDocument(input), (e: unknown) => e instanceof XmlError && e.condition === condition);
+      assert.throws(
+        () => parseDocument(input),
+        (e: unknown) => e instanceof XmlError && e.condition === condition,
+      );
     });
   }
 
@@ -479,7 +500,9 @@ describe('parseDocument', () => {
   });
 
   it('a prefixed root keeps its namespace and local name', () => {
-    const doc = parseDocument(`<csta:MonitorStart xmlns:csta="${CSTA}"><csta:monitorObject/></csta:MonitorStart>`);
+    const doc = parseDocument(
+      `<csta:MonitorStart xmlns:csta="${CSTA}"><csta:monitorObject/></csta:MonitorStart>`,
+    );
     assert.equal(doc.name, 'MonitorStart');
     assert.equal(doc.ns, CSTA);
     assert.equal(doc.getChild('monitorObject')?.ns, CSTA);
