@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CstaMessage, CstaServer, type CstaServerConnection } from '../../src/csta/index.ts';
+import { startEjabberd } from '../helpers/ejabberd.ts';
 import { freeTcpPort, Proc, waitUntil } from '../helpers/net.ts';
 import { requirePeer } from '../helpers/peers.ts';
 import { startProsody } from '../helpers/prosody.ts';
@@ -19,13 +20,22 @@ const SLIX_CTI = join(ROOT, 'test/peers/slix_cti.py');
 const ED4 = 'http://www.ecma-international.org/standards/ecma-323/csta/ed4';
 
 class Pbx {
-  readonly server = new CstaServer();
+  server = new CstaServer();
   readonly received: CstaMessage[] = [];
   readonly wire: string[] = [];
   readonly monitors = new Map<string, string>();
   connection: CstaServerConnection | undefined;
   port = 0;
   private next = 500;
+
+  /** The voice server dies (all connections dropped) and comes back on the same port. */
+  async restart(): Promise<void> {
+    await this.server.close();
+    this.monitors.clear();
+    this.connection = undefined;
+    this.server = new CstaServer({ port: this.port });
+    await this.start();
+  }
 
   async start(): Promise<void> {
     this.server.on('connection', (c) => {
@@ -117,8 +127,22 @@ async function prosodyTextServer(): Promise<TextServer> {
   return { name: 'Prosody', c2sPort: p.c2sPort, componentPort: p.componentPort, stop: () => p.stop() };
 }
 
-for (const make of [ourTextServer, prosodyTextServer]) {
-  describe(`gateway end to end with ${make === ourTextServer ? 'our text server' : 'Prosody 0.12'}`, () => {
+async function ejabberdTextServer(): Promise<TextServer> {
+  const e = await startEjabberd({
+    components: { 'cti.localhost': 's3cret' },
+    users: { alice: 'alicepw', bob: 'bobpw' },
+  });
+  return { name: 'ejabberd', c2sPort: e.c2sPort, componentPort: e.componentPort, stop: () => e.stop() };
+}
+
+const TEXT_SERVERS: [string, (dir: string) => Promise<TextServer>][] = [
+  ['our text server', ourTextServer],
+  ['Prosody 0.12', prosodyTextServer],
+  ['ejabberd 23', ejabberdTextServer],
+];
+
+for (const [label, make] of TEXT_SERVERS) {
+  describe(`gateway end to end with ${label}`, () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-gw-e2e-'));
     const pbx = new Pbx();
     let text: TextServer;
@@ -137,7 +161,7 @@ for (const make of [ourTextServer, prosodyTextServer]) {
 xmpp_port = ${text.componentPort}
 component_secret = "s3cret"
 csta_port = ${pbx.port}
-event_ack_timeout_s = 5
+event_ack_timeout_s = 2
 [[users]]
 name = "alice"
 extension = "1001"
@@ -233,6 +257,50 @@ extension = "1002"
 
       // Nothing on the CSTA side names a JID.
       assert.doesNotMatch(pbx.wire.join(''), /alice|@localhost/);
+    });
+
+    it('a frozen client (SIGSTOP) loses its monitors when an event goes unanswered; the PBX monitor stops', async () => {
+      const carol = client(
+        'bob',
+        'bobpw',
+        `<MonitorStart xmlns='${ED4}'><monitorObject><deviceObject>1002</deviceObject></monitorObject></MonitorStart>`,
+      );
+      await carol.waitForOutput(/RESULT MonitorStart MonitorStartResponse \S+/, 20_000);
+      const pbxXref = [...pbx.monitors.entries()].find(([, d]) => d === '1002')![0];
+      carol.child.kill('SIGSTOP');
+      try {
+        const t0 = performance.now();
+        pbx.connection!.sendEvent(pbx.delivered(pbxXref));
+        await waitUntil(() => !pbx.monitors.has(pbxXref), 15_000, 'MonitorStop after the unanswered event');
+        console.log(
+          `# ${text.name}: frozen client's PBX monitor stopped ${(performance.now() - t0).toFixed(0)} ms after the event (event_ack_timeout_s = 2)`,
+        );
+      } finally {
+        carol.child.kill('SIGCONT');
+      }
+    });
+
+    it('the voice server is killed and restarted: monitors come back without client action', async () => {
+      const alice = client(
+        'alice',
+        'alicepw',
+        `<MonitorStart xmlns='${ED4}'><monitorObject><deviceObject>1001</deviceObject></monitorObject></MonitorStart>`,
+      );
+      const [, xref] = await alice.waitForOutput(/RESULT MonitorStart MonitorStartResponse (\S+)/, 20_000);
+      const startsBefore = pbx.received.filter((m) => m.name === 'MonitorStart').length;
+      await pbx.restart();
+      await gateway.waitForOutput(/voice server link down/, 10_000);
+      await waitUntil(
+        () => [...pbx.monitors.values()].includes('1001'),
+        20_000,
+        'monitor restored at the new PBX',
+      );
+      assert.equal(pbx.received.filter((m) => m.name === 'MonitorStart').length, startsBefore + 1);
+      const pbxXref = [...pbx.monitors.entries()].find(([, d]) => d === '1001')![0];
+      pbx.connection!.sendEvent(pbx.delivered(pbxXref));
+      await alice.waitForOutput(new RegExp(`EVENT DeliveredEvent ${xref}`), 10_000);
+      alice.child.stdin!.write('quit\n');
+      await waitUntil(() => pbx.monitors.size === 0, 10_000, 'MonitorStop after quit');
     });
   });
 }
