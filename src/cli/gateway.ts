@@ -10,6 +10,9 @@ import { CstaLink, type CstaLogger } from '../csta/index.ts';
 import { DeviceAuthorization, type DeviceGrant } from '../gateway/authorization.ts';
 import { ComponentConnection } from '../gateway/component.ts';
 import { Gateway } from '../gateway/gateway.ts';
+import { registerGatewayMetrics } from '../gateway/metrics.ts';
+import { Registry } from '../metrics/registry.ts';
+import { startHttp } from './http.ts';
 import { componentSecret, dataDirFor } from './xmpp.ts';
 
 const USAGE = `Usage: switchboard gateway [--config FILE] [--data DIR]
@@ -38,7 +41,7 @@ function cstaLogger(log: Logger): CstaLogger {
 
 export function startGatewayPart(
   config: Config,
-  options: { secret: string; grants: DeviceGrant[]; log: Logger },
+  options: { secret: string; grants: DeviceGrant[]; log: Logger; registry?: Registry },
 ): GatewayPart {
   const log = options.log.child({ part: 'gateway' });
   const jid = gatewayJid(config);
@@ -62,6 +65,7 @@ export function startGatewayPart(
     eventAckTimeoutS: config.gateway.event_ack_timeout_s,
     log,
   });
+  if (options.registry !== undefined) registerGatewayMetrics(options.registry, gateway);
   let everOnline = false;
   component.on('stanza', (stanza) => gateway.handleStanza(stanza));
   component.on('online', () => {
@@ -123,14 +127,23 @@ export async function run(argv: string[]): Promise<number> {
   }
   const log = pino({ level: config.log_level });
   const { secret } = componentSecret(config, dataDirFor(config, values.data));
-  const part = startGatewayPart(config, { secret, grants: grantsFromConfig(config), log });
+  const registry = new Registry();
+  let http: Awaited<ReturnType<typeof startHttp>>;
+  try {
+    http = await startHttp(config.http.host, config.http.port, registry);
+  } catch (e) {
+    console.error(`switchboard gateway: http: ${(e as Error).message}`);
+    return 1;
+  }
+  const part = startGatewayPart(config, { secret, grants: grantsFromConfig(config), log, registry });
   console.log(
-    `gateway ${gatewayJid(config)}: text server ${config.gateway.xmpp_host}:${config.gateway.xmpp_port ?? config.xmpp.component_port}, voice server ${config.gateway.csta_host}:${config.gateway.csta_port ?? config.pbx.csta_port}`,
+    `gateway ${gatewayJid(config)}: text server ${config.gateway.xmpp_host}:${config.gateway.xmpp_port ?? config.xmpp.component_port}, voice server ${config.gateway.csta_host}:${config.gateway.csta_port ?? config.pbx.csta_port}, metrics http://${config.http.host}:${http.port}/metrics`,
   );
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
   });
   await part.stop();
+  await http.close();
   return 0;
 }

@@ -150,6 +150,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly clientMonitors = new Map<string, ClientMonitor>();
   private readonly monitorsByJid = new Map<string, Set<ClientMonitor>>();
   private readonly pendingEvents = new Map<string, PendingEvent>();
+  /**
+   * Events whose cross-ref is not known yet: a PBX may send the first events of a monitor in the same
+   * TCP segment as the MonitorStartResponse, which the link resolves only after it (csta.md §2.2).
+   */
+  private readonly earlyEvents: CstaMessage[] = [];
+  private startsInFlight = 0;
   private nextCrossRef = 1;
   private nextStanzaId = 1;
   /** Counters for metrics (SPEC.md §5). */
@@ -457,6 +463,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private startDeviceMonitor(dm: DeviceMonitor): Promise<void> {
+    this.startsInFlight++;
     const starting = this.pbx
       .request({ name: 'MonitorStart', monitorObject: { deviceObject: dm.device }, monitorType: 'device' })
       .then((response) => {
@@ -469,6 +476,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       })
       .finally(() => {
         dm.starting = undefined;
+        this.startsInFlight--;
+        // Replay what arrived early once the clients waiting on this start are attached (after microtasks).
+        setImmediate(() => this.replayEarlyEvents());
       });
     dm.starting = starting;
     return starting;
@@ -575,7 +585,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (typeof xref !== 'string') return;
     const dm = this.byPbxCrossRef.get(xref);
     if (dm === undefined) {
-      this.log.debug({ event: message.name, xref }, 'event for no monitor of ours');
+      if (this.startsInFlight > 0 && this.earlyEvents.length < 1000) this.earlyEvents.push(message);
+      else this.log.debug({ event: message.name, xref }, 'event for no monitor of ours');
       return;
     }
     for (const callID of callIDsIn(message, new Set())) this.calls.note(callID, dm.device);
@@ -601,7 +612,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
   }
 
+  private replayEarlyEvents(): void {
+    if (this.earlyEvents.length === 0) return;
+    const events = this.earlyEvents.splice(0, this.earlyEvents.length);
+    for (const event of events) {
+      const xref = (event as { monitorCrossRefID?: string }).monitorCrossRefID!;
+      if (this.byPbxCrossRef.has(xref)) this.onPbxEvent(event);
+      else if (this.startsInFlight > 0) this.earlyEvents.push(event);
+      else this.log.debug({ event: event.name, xref }, 'event for no monitor of ours');
+    }
+  }
+
   private onPbxDown(reason: string): void {
+    this.earlyEvents.length = 0;
     // The voice server's monitors died with the link; clients keep theirs and get them back on reconnect.
     for (const dm of this.byPbxCrossRef.values()) dm.pbxCrossRefID = undefined;
     this.byPbxCrossRef.clear();

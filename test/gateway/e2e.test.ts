@@ -147,6 +147,7 @@ for (const [label, make] of TEXT_SERVERS) {
     const pbx = new Pbx();
     let text: TextServer;
     let gateway: Proc;
+    let httpPort = 0;
     const clients: Proc[] = [];
 
     before(async () => {
@@ -154,9 +155,12 @@ for (const [label, make] of TEXT_SERVERS) {
       await pbx.start();
       text = await make(dir);
       const config = join(dir, 'gateway.toml');
+      httpPort = await freeTcpPort();
       writeFileSync(
         config,
         `log_level = "info"
+[http]
+port = ${httpPort}
 [gateway]
 xmpp_port = ${text.componentPort}
 component_secret = "s3cret"
@@ -186,6 +190,10 @@ extension = "1002"
       await pbx.server.close();
       rmSync(dir, { recursive: true, force: true });
     });
+
+    async function metrics(): Promise<string> {
+      return (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    }
 
     function client(user: string, password: string, ...csta: string[]): Proc {
       const args = [
@@ -243,6 +251,12 @@ extension = "1002"
       // The first client leaves: the other keeps the monitor, and the PBX monitor stays.
       alice.child.stdin!.write('quit\n');
       await alice.waitForOutput(/DISCONNECTED/, 10_000);
+      // The gateway learns of it when the text server forwards the unavailable presence.
+      await waitUntil(
+        async () => /^switchboard_gateway_client_monitors 1$/m.test(await metrics()),
+        10_000,
+        'monitor ended',
+      );
       pbx.connection!.sendEvent(pbx.delivered(pbxXref));
       await alice2.waitForOutput(/EVENT DeliveredEvent/, 10_000);
       assert.equal(pbx.monitors.size, 1);
@@ -257,6 +271,14 @@ extension = "1002"
 
       // Nothing on the CSTA side names a JID.
       assert.doesNotMatch(pbx.wire.join(''), /alice|@localhost/);
+
+      // The metrics tell the same story.
+      const scraped = await metrics();
+      assert.match(scraped, /^switchboard_gateway_csta_link_up 1$/m);
+      assert.match(scraped, /^switchboard_gateway_client_monitors 0$/m);
+      assert.match(scraped, /^switchboard_gateway_device_monitors 0$/m);
+      assert.match(scraped, /^switchboard_gateway_monitors_ended_total\{reason="unavailable"\} 2$/m);
+      assert.match(scraped, /^switchboard_gateway_events_sent_total 2$/m);
     });
 
     it('a frozen client (SIGSTOP) loses its monitors when an event goes unanswered; the PBX monitor stops', async () => {

@@ -30,6 +30,8 @@ class ScriptedPbx {
   port = 0;
   private nextXref = 100;
   readonly monitors = new Map<string, string>(); // xref → device
+  /** Send a DeliveredEvent in the same breath as the MonitorStartResponse. */
+  eventRightAfterStart = false;
 
   async start(t: TestContext, port = 0): Promise<void> {
     const server = port === 0 ? this.server : new CstaServer({ port });
@@ -58,6 +60,7 @@ class ScriptedPbx {
       const xref = `pbx${this.nextXref++}`;
       this.monitors.set(xref, device);
       r.reply({ name: 'MonitorStartResponse', monitorCrossRefID: xref });
+      if (this.eventRightAfterStart) this.connection!.sendEvent(this.delivered(xref));
     } else if (m.name === 'MonitorStop') {
       this.monitors.delete(m.monitorCrossRefID);
       r.reply({ name: 'MonitorStopResponse' });
@@ -402,6 +405,22 @@ describe('gateway: shared monitors', () => {
     await waitUntil(() => pbx.monitors.size === 0, 3000, 'PBX MonitorStop');
     assert.equal(gateway.deviceMonitorCount, 0);
     assert.equal(gateway.counters.monitorsEnded.stop, 1);
+  });
+
+  it('an event that arrives together with the MonitorStartResponse is not lost', async (t) => {
+    const { gateway, xmpp, pbx } = await setup(t);
+    pbx.eventRightAfterStart = true;
+    const r = await monitorStart(gateway, xmpp, ALICE, '1001');
+    const x = r.getChild('MonitorStartResponse')!.getChildText('monitorCrossRefID')!;
+    await waitUntil(
+      () => xmpp.to(ALICE).some((s) => s.getChild('DeliveredEvent')),
+      3000,
+      'early event delivered',
+    );
+    const ev = xmpp.to(ALICE).find((s) => s.getChild('DeliveredEvent'))!;
+    assert.equal(ev.getChild('DeliveredEvent')!.getChildText('monitorCrossRefID'), x);
+    // The answer to MonitorStart went out before the event.
+    assert.ok(xmpp.sent.indexOf(r) < xmpp.sent.indexOf(ev));
   });
 
   it('an event answered with an error ends all the client’s monitors', async (t) => {
