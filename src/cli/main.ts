@@ -10,6 +10,10 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  up: {
+    summary: 'run every part on this machine (text server, gateway, voice server)',
+    load: () => import('./up.ts'),
+  },
   xmpp: { summary: 'run the text server (XMPP) alone', load: () => import('./xmpp.ts') },
   gateway: { summary: 'run the CSTA gateway (XEP-0114 component) alone', load: () => import('./gateway.ts') },
   user: { summary: 'manage users: add|del|list|passwd', load: () => import('./user.ts') },
