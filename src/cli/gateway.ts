@@ -3,6 +3,8 @@
  * of any text server (ours, Prosody, ejabberd) linked to any CSTA XML voice server.
  * `startGatewayPart` is also what `switchboard up` uses.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { type Config, ConfigError, gatewayJid, loadConfig } from '../config/config.ts';
@@ -11,6 +13,7 @@ import { DeviceAuthorization, type DeviceGrant } from '../gateway/authorization.
 import { ComponentConnection } from '../gateway/component.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { registerGatewayMetrics } from '../gateway/metrics.ts';
+import { PhoneService } from '../gateway/phone.ts';
 import { Registry } from '../metrics/registry.ts';
 import { startHttp } from './http.ts';
 import { componentSecret, dataDirFor } from './xmpp.ts';
@@ -25,6 +28,7 @@ export interface GatewayPart {
   gateway: Gateway;
   component: ComponentConnection;
   link: CstaLink;
+  phone: PhoneService;
   stop(): Promise<void>;
 }
 
@@ -41,7 +45,7 @@ function cstaLogger(log: Logger): CstaLogger {
 
 export function startGatewayPart(
   config: Config,
-  options: { secret: string; grants: DeviceGrant[]; log: Logger; registry?: Registry },
+  options: { secret: string; grants: DeviceGrant[]; log: Logger; registry?: Registry; dataDir?: string },
 ): GatewayPart {
   const log = options.log.child({ part: 'gateway' });
   const jid = gatewayJid(config);
@@ -67,7 +71,26 @@ export function startGatewayPart(
   });
   if (options.registry !== undefined) registerGatewayMetrics(options.registry, gateway);
   let everOnline = false;
-  component.on('stanza', (stanza) => gateway.handleStanza(stanza));
+  const phone = new PhoneService({
+    gateway,
+    xmpp: component,
+    jid,
+    users: options.grants
+      .filter((g) => g.devices.length > 0)
+      .map((g) => ({ jid: g.jid, name: g.jid.split('@')[0]!, extension: g.devices[0]! })),
+    ...(options.dataDir === undefined
+      ? {}
+      : { subscriptionsFile: join(options.dataDir, 'phone-subscriptions.json') }),
+    log,
+  });
+  component.on('stanza', (stanza) => {
+    // Messages are chat commands; presence concerns phone contacts and, when unavailable, monitors.
+    if (stanza.name === 'message') phone.handleStanza(stanza);
+    else if (stanza.name === 'presence') {
+      phone.handleStanza(stanza);
+      gateway.handleStanza(stanza);
+    } else gateway.handleStanza(stanza);
+  });
   component.on('online', () => {
     log.info({ jid }, 'connected to the text server');
     // After a reconnect, clients may have gone while we were away.
@@ -86,7 +109,9 @@ export function startGatewayPart(
     gateway,
     component,
     link,
+    phone,
     async stop() {
+      phone.close();
       await gateway.close();
       await component.stop();
       await link.stop();
@@ -127,6 +152,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const log = pino({ level: config.log_level });
   const { secret } = componentSecret(config, dataDirFor(config, values.data));
+  mkdirSync(dataDirFor(config, values.data), { recursive: true, mode: 0o700 });
   const registry = new Registry();
   let http: Awaited<ReturnType<typeof startHttp>>;
   try {
@@ -135,7 +161,8 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`switchboard gateway: http: ${(e as Error).message}`);
     return 1;
   }
-  const part = startGatewayPart(config, { secret, grants: grantsFromConfig(config), log, registry });
+  const dataDir = dataDirFor(config, values.data);
+  const part = startGatewayPart(config, { secret, grants: grantsFromConfig(config), log, registry, dataDir });
   console.log(
     `gateway ${gatewayJid(config)}: text server ${config.gateway.xmpp_host}:${config.gateway.xmpp_port ?? config.xmpp.component_port}, voice server ${config.gateway.csta_host}:${config.gateway.csta_port ?? config.pbx.csta_port}, metrics http://${config.http.host}:${http.port}/metrics`,
   );

@@ -68,7 +68,7 @@ function banner(
     '',
   ];
   if (demo !== undefined) {
-    lines.push('Demo users (passwords shown once; also in ' + join(dataDir, 'demo-users.txt') + '):');
+    lines.push(`Demo users (passwords shown once; also in ${join(dataDir, 'demo-users.txt')}):`);
     for (const u of demo)
       lines.push(
         `  ${u.name}@${d}  password ${u.password}  phone ${u.extension}, SIP password ${u.sipPassword}`,
@@ -161,7 +161,7 @@ export async function run(argv: string[]): Promise<number> {
         ...config,
         gateway: { ...config.gateway, xmpp_host: config.xmpp.host, xmpp_port: server.componentPort },
       },
-      { secret, grants, log, registry },
+      { secret, grants, log, registry, dataDir },
     );
     stops.push(() => gateway.stop());
     console.log(

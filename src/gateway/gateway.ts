@@ -89,6 +89,14 @@ interface DeviceMonitor {
   pbxCrossRefID: string | undefined;
   starting: Promise<void> | undefined;
   clients: Map<string, ClientMonitor>;
+  /** The gateway's own listeners (phone presence, chat): they keep the monitor alive as clients do. */
+  watchers: Set<DeviceWatcher>;
+}
+
+export type DeviceWatcher = (event: CstaMessage) => void;
+
+function inUse(dm: DeviceMonitor): boolean {
+  return dm.clients.size > 0 || dm.watchers.size > 0;
 }
 
 interface PendingEvent {
@@ -203,6 +211,37 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.replyError(el, { type: 'cancel', condition: 'internal-server-error' });
       }
     }
+  }
+
+  /**
+   * Watches a device's events for the gateway itself (phone presence, chat commands), sharing the
+   * voice-server monitor with clients. Retried after every link restore. Returns the unwatch function.
+   */
+  watch(device: string, watcher: DeviceWatcher): () => void {
+    const key = normalizeDevice(device);
+    let dm = this.devices.get(key);
+    if (dm === undefined) {
+      dm = { device, pbxCrossRefID: undefined, starting: undefined, clients: new Map(), watchers: new Set() };
+      this.devices.set(key, dm);
+    }
+    const deviceMonitor = dm;
+    deviceMonitor.watchers.add(watcher);
+    if (this.pbx.isUp && deviceMonitor.pbxCrossRefID === undefined && deviceMonitor.starting === undefined) {
+      this.startDeviceMonitor(deviceMonitor).catch((e: unknown) =>
+        this.log.warn({ device, err: (e as Error).message }, 'could not monitor device for the gateway'),
+      );
+    }
+    return () => {
+      deviceMonitor.watchers.delete(watcher);
+      if (!inUse(deviceMonitor) && deviceMonitor.starting === undefined)
+        void this.stopDeviceMonitor(deviceMonitor);
+    };
+  }
+
+  /** Sends a request to the voice server on the gateway's own behalf (authorisation is the caller's). */
+  request(message: CstaMessage): Promise<CstaMessage> {
+    // biome-ignore lint/suspicious/noExplicitAny: requests are checked by the callers' builders
+    return this.pbx.request(message as any) as Promise<CstaMessage>;
   }
 
   /**
@@ -429,7 +468,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const key = normalizeDevice(device);
     let dm = this.devices.get(key);
     if (dm === undefined) {
-      dm = { device, pbxCrossRefID: undefined, starting: undefined, clients: new Map() };
+      dm = { device, pbxCrossRefID: undefined, starting: undefined, clients: new Map(), watchers: new Set() };
       this.devices.set(key, dm);
     }
     const deviceMonitor = dm;
@@ -455,7 +494,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.log.info({ jid, device, crossRefID }, 'client monitor started');
       })
       .catch((e: unknown) => {
-        if (deviceMonitor.clients.size === 0 && deviceMonitor.pbxCrossRefID === undefined) {
+        if (!inUse(deviceMonitor) && deviceMonitor.pbxCrossRefID === undefined) {
           this.devices.delete(key);
         }
         this.replyError(iq, this.failureOf(e));
@@ -523,7 +562,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.counters.monitorsEnded[reason]++;
     this.log.info({ jid: monitor.jid, crossRefID: monitor.crossRefID, reason }, 'client monitor ended');
     this.emit('monitorEnded', monitor.jid, monitor.crossRefID, reason);
-    if (monitor.device.clients.size === 0 && monitor.device.starting === undefined) {
+    if (!inUse(monitor.device) && monitor.device.starting === undefined) {
       void this.stopDeviceMonitor(monitor.device);
     }
   }
@@ -591,6 +630,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     for (const callID of callIDsIn(message, new Set())) this.calls.note(callID, dm.device);
     const flag = CALL_CONTROL_FLAG[message.name];
+    for (const watcher of dm.watchers) {
+      try {
+        watcher(message);
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message, device: dm.device }, 'device watcher failed');
+      }
+    }
     for (const monitor of dm.clients.values()) {
       if (
         flag !== undefined &&
@@ -633,7 +679,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private restoreMonitors(): void {
     for (const [key, dm] of this.devices) {
-      if (dm.clients.size === 0) {
+      if (!inUse(dm)) {
         this.devices.delete(key);
         continue;
       }

@@ -1,0 +1,481 @@
+/**
+ * Phones for people with ordinary chat clients (SPEC.md §4): phone contacts `EXT@cti.<domain>` whose
+ * presence follows the phone, incoming and missed call messages, and chat commands sent to the gateway.
+ * Every user's own device is watched through the gateway's shared device monitors.
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { type CstaErrorCode, type CstaMessage, CstaRequestError, describeErrorCode } from '../csta/index.ts';
+import type { Element } from '../xml/index.ts';
+import { normalizeDevice } from './authorization.ts';
+import { stanza } from './component.ts';
+import { type DeviceNotice, DeviceState, type PhoneCall } from './device-state.ts';
+import type { Gateway, Logger, XmppSide } from './gateway.ts';
+
+export interface PhoneUser {
+  /** Bare JID. */
+  jid: string;
+  /** Display name (the account name). */
+  name: string;
+  extension: string;
+}
+
+export interface PhoneServiceOptions {
+  gateway: Gateway;
+  xmpp: XmppSide;
+  /** The gateway's JID (cti.localhost): phone contacts are EXT@ this. */
+  jid: string;
+  users: PhoneUser[];
+  /** Where phone-contact subscriptions are kept across restarts; undefined keeps them in memory. */
+  subscriptionsFile?: string;
+  /** Who may see others' phones: 'domain' (any JID of the users' domain) or 'users' (configured users only). */
+  visibility?: 'domain' | 'users';
+  /** Show the other party's number to subscribers who do not own the phone (default false). */
+  shareNumbers?: boolean;
+  log: Logger;
+}
+
+const HELP = `Phone commands (send them to me; case does not matter):
+  call <number|name|JID>   call from your phone (it rings first, then the other side)
+  answer                   answer the ringing call (if your phone allows it)
+  hangup                   end your call
+  hold / retrieve          put your call on hold / take it back
+  transfer <target>        transfer your call (or join your held and active calls: transfer)
+  consult <target>         put your call on hold and call someone
+  deflect <target>         send a ringing call elsewhere
+  dnd on|off               do not disturb
+  forward <target>|off     forward all calls
+  status                   what your phone is doing
+  help                     this text
+Add a phone to your contacts as EXTENSION@GATEWAY to see its state; message it "call" to call it.`;
+
+function bareOf(jid: string): string {
+  const slash = jid.indexOf('/');
+  return (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
+}
+
+function domainOf(jid: string): string {
+  return bareOf(jid).split('@').pop()!;
+}
+
+export class PhoneService {
+  private readonly gateway: Gateway;
+  private readonly xmpp: XmppSide;
+  private readonly jid: string;
+  private readonly log: Logger;
+  private readonly byJid = new Map<string, PhoneUser>();
+  private readonly byExtension = new Map<string, PhoneUser>();
+  private readonly byName = new Map<string, PhoneUser>();
+  private readonly states = new Map<string, DeviceState>();
+  /** extension → bare JIDs subscribed to that phone contact. */
+  private readonly subscribers = new Map<string, Set<string>>();
+  private readonly subscriptionsFile: string | undefined;
+  private readonly visibility: 'domain' | 'users';
+  private readonly shareNumbers: boolean;
+  private readonly unwatch: (() => void)[] = [];
+  private nextId = 1;
+
+  constructor(options: PhoneServiceOptions) {
+    this.gateway = options.gateway;
+    this.xmpp = options.xmpp;
+    this.jid = options.jid;
+    this.log = options.log;
+    this.subscriptionsFile = options.subscriptionsFile;
+    this.visibility = options.visibility ?? 'domain';
+    this.shareNumbers = options.shareNumbers ?? false;
+    for (const u of options.users) {
+      const user = { ...u, jid: bareOf(u.jid), extension: normalizeDevice(u.extension) };
+      this.byJid.set(user.jid, user);
+      this.byExtension.set(user.extension, user);
+      this.byName.set(user.name.toLowerCase(), user);
+    }
+    this.loadSubscriptions();
+    for (const user of this.byExtension.values()) {
+      const state = new DeviceState(user.extension);
+      this.states.set(user.extension, state);
+      this.unwatch.push(this.gateway.watch(user.extension, (event) => this.onEvent(user, state, event)));
+    }
+  }
+
+  close(): void {
+    for (const u of this.unwatch) u();
+  }
+
+  /** Handles a stanza for the phone side; false when it is not ours (the CSTA side takes it). */
+  handleStanza(el: Element): boolean {
+    const to = el.attr('to') ?? '';
+    if (el.name === 'message') {
+      this.onMessage(el);
+      return true;
+    }
+    if (el.name === 'presence' && to.endsWith(`@${this.jid}`)) {
+      this.onPresence(el);
+      return true;
+    }
+    return false;
+  }
+
+  // ---- events → presence and notices ---------------------------------------------------------
+
+  private onEvent(user: PhoneUser, state: DeviceState, event: CstaMessage): void {
+    const before = JSON.stringify(state.presence());
+    const notices = state.apply(event);
+    for (const notice of notices) this.notify(user, notice);
+    if (JSON.stringify(state.presence()) !== before) this.broadcast(user.extension);
+  }
+
+  private describeParty(number: string | undefined): string {
+    if (number === undefined) return 'an unknown number';
+    const user = this.byExtension.get(normalizeDevice(number));
+    return user === undefined ? number : `${number} (${user.name})`;
+  }
+
+  private notify(user: PhoneUser, notice: DeviceNotice): void {
+    const caller = notice.caller === undefined ? undefined : this.byExtension.get(notice.caller);
+    const what = notice.kind === 'incoming' ? 'Incoming call' : 'Missed call';
+    let body = `${what} from ${this.describeParty(notice.caller)}`;
+    if (caller !== undefined) body += `\n${caller.jid}`;
+    this.sendMessage(user.jid, body, `${user.extension}@${this.jid}`);
+  }
+
+  private presenceFor(extension: string, subscriber: string): Element {
+    const state = this.states.get(extension);
+    const from = `${extension}@${this.jid}`;
+    if (state === undefined) return stanza('presence', { from, to: subscriber, type: 'unavailable' });
+    const p = state.presence();
+    if (!p.available) {
+      const el = stanza('presence', { from, to: subscriber, type: 'unavailable' });
+      el.c('status').append(p.status);
+      return el;
+    }
+    const el = stanza('presence', { from, to: subscriber });
+    if (p.show !== undefined) el.c('show').append(p.show);
+    const owner = this.byExtension.get(extension)?.jid === subscriber;
+    el.c('status').append(owner || this.shareNumbers ? p.detailedStatus : p.status);
+    return el;
+  }
+
+  private broadcast(extension: string): void {
+    for (const subscriber of this.subscribers.get(extension) ?? []) {
+      this.xmpp.send(this.presenceFor(extension, subscriber));
+    }
+  }
+
+  // ---- phone contacts: subscriptions (RFC 6121 §3) -----------------------------------------------
+
+  private mayWatch(subscriber: string): boolean {
+    if (this.byJid.has(subscriber)) return true;
+    if (this.visibility === 'users') return false;
+    const domains = new Set([...this.byJid.keys()].map(domainOf));
+    return domains.has(domainOf(subscriber));
+  }
+
+  private onPresence(p: Element): void {
+    const from = p.attr('from');
+    const to = p.attr('to');
+    if (from === undefined || to === undefined) return;
+    const subscriber = bareOf(from);
+    const extension = normalizeDevice(bareOf(to).split('@')[0]!);
+    const contact = `${extension}@${this.jid}`;
+    const known = this.states.has(extension);
+    switch (p.attr('type')) {
+      case 'subscribe':
+        if (known && this.mayWatch(subscriber)) {
+          this.addSubscriber(extension, subscriber);
+          this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'subscribed' }));
+          this.xmpp.send(this.presenceFor(extension, subscriber));
+        } else {
+          this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'unsubscribed' }));
+        }
+        return;
+      case 'unsubscribe':
+      case 'unsubscribed':
+        this.removeSubscriber(extension, subscriber);
+        if (p.attr('type') === 'unsubscribe') {
+          this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'unsubscribed' }));
+        }
+        return;
+      case 'probe':
+        // A probe means the server holds a subscription to this contact (RFC 6121 §4.3).
+        if (known && this.mayWatch(subscriber)) {
+          this.addSubscriber(extension, subscriber);
+          this.xmpp.send(this.presenceFor(extension, subscriber));
+        } else {
+          this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'unsubscribed' }));
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private addSubscriber(extension: string, subscriber: string): void {
+    let set = this.subscribers.get(extension);
+    if (set === undefined) {
+      set = new Set();
+      this.subscribers.set(extension, set);
+    }
+    if (set.has(subscriber)) return;
+    set.add(subscriber);
+    this.saveSubscriptions();
+  }
+
+  private removeSubscriber(extension: string, subscriber: string): void {
+    if (this.subscribers.get(extension)?.delete(subscriber)) this.saveSubscriptions();
+  }
+
+  private loadSubscriptions(): void {
+    if (this.subscriptionsFile === undefined || !existsSync(this.subscriptionsFile)) return;
+    try {
+      const data = JSON.parse(readFileSync(this.subscriptionsFile, 'utf8')) as Record<string, string[]>;
+      for (const [ext, jids] of Object.entries(data)) this.subscribers.set(ext, new Set(jids));
+    } catch (e) {
+      this.log.warn(
+        { file: this.subscriptionsFile, err: (e as Error).message },
+        'ignoring unreadable subscriptions file',
+      );
+    }
+  }
+
+  private saveSubscriptions(): void {
+    if (this.subscriptionsFile === undefined) return;
+    const data: Record<string, string[]> = {};
+    for (const [ext, jids] of this.subscribers) if (jids.size > 0) data[ext] = [...jids].sort();
+    const tmp = `${this.subscriptionsFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(data, null, 1), { mode: 0o600 });
+    renameSync(tmp, this.subscriptionsFile);
+  }
+
+  // ---- chat commands (SPEC.md §4) -------------------------------------------------------------------
+
+  private sendMessage(to: string, body: string, from = this.jid): void {
+    const m = stanza('message', { from, to, type: 'chat', id: `ph${(this.nextId++).toString(36)}` });
+    m.c('body').append(body);
+    this.xmpp.send(m);
+  }
+
+  /** A target as a dial string: a number, a user's name, a user's JID, or a phone contact JID. */
+  resolveTarget(target: string): { number: string; label: string } | undefined {
+    const t = target.trim().replace(/^xmpp:/i, '');
+    if (/^[0-9*#+]{1,32}$/.test(t)) return { number: t, label: this.describeParty(t) };
+    if (t.includes('@')) {
+      const bare = bareOf(t);
+      const [local, domain] = bare.split('@') as [string, string];
+      if (domain === this.jid && /^[0-9*#+]{1,32}$/.test(local))
+        return { number: local, label: this.describeParty(local) };
+      const user = this.byJid.get(bare);
+      return user === undefined
+        ? undefined
+        : { number: user.extension, label: `${user.name} (${user.extension})` };
+    }
+    const user = this.byName.get(t.toLowerCase());
+    return user === undefined
+      ? undefined
+      : { number: user.extension, label: `${user.name} (${user.extension})` };
+  }
+
+  private onMessage(m: Element): void {
+    const type = m.attr('type');
+    if (type === 'error' || type === 'groupchat' || type === 'headline') return;
+    const from = m.attr('from');
+    const body = m.getChildText('body')?.trim();
+    if (from === undefined || body === undefined || body === '') return;
+    const to = bareOf(m.attr('to') ?? this.jid);
+    const replyFrom = to === this.jid ? this.jid : to;
+    const reply = (text: string) => this.sendMessage(from, text, replyFrom);
+    const user = this.byJid.get(bareOf(from));
+    let text = body;
+    // "call" (or any command without a target) sent to a phone contact acts on that phone's number.
+    if (to !== this.jid && to.endsWith(`@${this.jid}`)) {
+      const ext = to.split('@')[0]!;
+      if (/^call$/i.test(body)) text = `call ${ext}`;
+    }
+    const [word = '', ...rest] = text.split(/\s+/);
+    const command = word.toLowerCase();
+    const argument = rest.join(' ');
+    if (command === 'help' || command === '?') {
+      reply(HELP.replace('GATEWAY', this.jid));
+      return;
+    }
+    if (user === undefined) {
+      reply('You have no phone here: ask your administrator to give your account an extension.');
+      return;
+    }
+    const state = this.states.get(user.extension)!;
+    this.runCommand(user, state, command, argument, reply).catch((e: unknown) => {
+      reply(`That did not work: ${this.explain(e)}`);
+    });
+  }
+
+  private explain(e: unknown): string {
+    if (e instanceof CstaRequestError && e.response.name === 'CSTAErrorCode') {
+      return describeErrorCode(e.response as CstaErrorCode);
+    }
+    return (e as Error).message;
+  }
+
+  private connection(call: PhoneCall, user: PhoneUser) {
+    return { callID: call.callID, deviceID: user.extension };
+  }
+
+  private async runCommand(
+    user: PhoneUser,
+    state: DeviceState,
+    command: string,
+    argument: string,
+    reply: (text: string) => void,
+  ): Promise<void> {
+    const target = () => {
+      if (argument === '') return undefined;
+      const resolved = this.resolveTarget(argument);
+      if (resolved === undefined)
+        reply(`I do not know who "${argument}" is: give a number, a user name or a JID.`);
+      return resolved;
+    };
+    switch (command) {
+      case 'call': {
+        if (argument === '') return reply('Call whom? For example: call bob, call 1002');
+        const t = target();
+        if (t === undefined) return;
+        reply(`Calling ${t.label} from your phone ${user.extension} …`);
+        await this.gateway.request({
+          name: 'MakeCall',
+          callingDevice: user.extension,
+          calledDirectoryNumber: t.number,
+          autoOriginate: 'prompt',
+        } as CstaMessage);
+        return;
+      }
+      case 'answer': {
+        const call = state.currentCall(['alerting']);
+        if (call === undefined || call.direction !== 'incoming')
+          return reply('You have no ringing call to answer.');
+        await this.gateway.request({
+          name: 'AnswerCall',
+          callToBeAnswered: this.connection(call, user),
+        } as CstaMessage);
+        return reply('Answered.');
+      }
+      case 'hangup': {
+        const call = state.currentCall();
+        if (call === undefined) return reply('You have no call to hang up.');
+        await this.gateway.request({
+          name: 'ClearConnection',
+          connectionToBeCleared: this.connection(call, user),
+        } as CstaMessage);
+        return reply('Hung up.');
+      }
+      case 'hold': {
+        const call = state.currentCall(['connected']);
+        if (call === undefined) return reply('You have no call to hold.');
+        await this.gateway.request({
+          name: 'HoldCall',
+          callToBeHeld: this.connection(call, user),
+        } as CstaMessage);
+        return reply('Your call is on hold.');
+      }
+      case 'retrieve': {
+        const call = state.currentCall(['hold']);
+        if (call === undefined) return reply('You have no call on hold.');
+        await this.gateway.request({
+          name: 'RetrieveCall',
+          callToBeRetrieved: this.connection(call, user),
+        } as CstaMessage);
+        return reply('Your call is back.');
+      }
+      case 'transfer': {
+        const held = state.currentCall(['hold']);
+        const active = state.currentCall(['connected']);
+        if (argument === '' && held !== undefined && active !== undefined) {
+          await this.gateway.request({
+            name: 'TransferCall',
+            heldCall: this.connection(held, user),
+            activeCall: this.connection(active, user),
+          } as CstaMessage);
+          return reply('Transferred.');
+        }
+        if (argument === '') return reply('Transfer to whom? For example: transfer carol');
+        const t = target();
+        if (t === undefined) return;
+        const call = active ?? state.currentCall(['alerting']);
+        if (call === undefined) return reply('You have no call to transfer.');
+        await this.gateway.request({
+          name: 'SingleStepTransferCall',
+          activeCall: this.connection(call, user),
+          transferredTo: t.number,
+        } as CstaMessage);
+        return reply(`Transferred to ${t.label}.`);
+      }
+      case 'consult': {
+        if (argument === '') return reply('Consult whom? For example: consult carol');
+        const t = target();
+        if (t === undefined) return;
+        const call = state.currentCall(['connected']);
+        if (call === undefined) return reply('You have no call to consult from.');
+        await this.gateway.request({
+          name: 'ConsultationCall',
+          existingCall: this.connection(call, user),
+          consultedDevice: t.number,
+        } as CstaMessage);
+        return reply(`Your call is on hold; calling ${t.label} …`);
+      }
+      case 'deflect': {
+        if (argument === '') return reply('Deflect to whom? For example: deflect carol');
+        const t = target();
+        if (t === undefined) return;
+        const call = state.currentCall(['alerting']);
+        if (call === undefined || call.direction !== 'incoming')
+          return reply('You have no ringing call to deflect.');
+        await this.gateway.request({
+          name: 'DeflectCall',
+          callToBeDiverted: this.connection(call, user),
+          newDestination: t.number,
+        } as CstaMessage);
+        return reply(`Sent to ${t.label}.`);
+      }
+      case 'dnd': {
+        const on = argument.toLowerCase();
+        if (on !== 'on' && on !== 'off') return reply('Say "dnd on" or "dnd off".');
+        await this.gateway.request({
+          name: 'SetDoNotDisturb',
+          device: user.extension,
+          doNotDisturbOn: on === 'on',
+        } as CstaMessage);
+        return reply(on === 'on' ? 'Do not disturb is on.' : 'Do not disturb is off.');
+      }
+      case 'forward': {
+        if (argument === '') return reply('Forward to whom? For example: forward 1003, or forward off');
+        if (argument.toLowerCase() === 'off') {
+          await this.gateway.request({
+            name: 'SetForwarding',
+            device: user.extension,
+            forwardingType: 'forwardImmediate',
+            activateForward: false,
+          } as CstaMessage);
+          return reply('Forwarding is off.');
+        }
+        const t = target();
+        if (t === undefined) return;
+        await this.gateway.request({
+          name: 'SetForwarding',
+          device: user.extension,
+          forwardingType: 'forwardImmediate',
+          activateForward: true,
+          forwardDN: t.number,
+        } as CstaMessage);
+        return reply(`Your calls go to ${t.label}.`);
+      }
+      case 'status': {
+        const p = state.presence();
+        const calls = [...state.calls.values()].map(
+          (c) =>
+            `${c.direction === 'incoming' ? 'from' : 'to'} ${this.describeParty(c.otherParty)}: ${c.state}`,
+        );
+        return reply(
+          `Your phone ${user.extension}: ${p.detailedStatus}${calls.length > 0 ? `\n${calls.join('\n')}` : ''}`,
+        );
+      }
+      default:
+        return reply(`I do not know "${command}". Send "help" for the list of commands.`);
+    }
+  }
+}

@@ -1,0 +1,248 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import type { CstaMessage } from '../../src/csta/index.ts';
+import { COMPONENT_NS } from '../../src/gateway/component.ts';
+import { PhoneService } from '../../src/gateway/phone.ts';
+import { type Element, parseDocument } from '../../src/xml/index.ts';
+import { waitUntil } from '../helpers/net.ts';
+import { setup } from './harness.ts';
+
+const GRANTS = [
+  { jid: 'alice@localhost', devices: ['1001'] },
+  { jid: 'bob@localhost', devices: ['1002'] },
+  { jid: 'carol@localhost', devices: ['1003'] },
+];
+const SILENT = { debug() {}, info() {}, warn() {} };
+
+async function phoneSetup(t: TestContext) {
+  const env = await setup(t, { grants: GRANTS });
+  const dir = mkdtempSync(join(tmpdir(), 'sb-phone-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'phone-subscriptions.json');
+  const phone = new PhoneService({
+    gateway: env.gateway,
+    xmpp: env.xmpp,
+    jid: 'cti.localhost',
+    users: GRANTS.map((g) => ({ jid: g.jid, name: g.jid.split('@')[0]!, extension: g.devices[0]! })),
+    subscriptionsFile: file,
+    log: SILENT,
+  });
+  t.after(() => phone.close());
+  // Every user's phone is watched: one voice-server monitor per extension.
+  await waitUntil(() => env.pbx.monitors.size === 3, 3000, 'device monitors for the three phones');
+  const say = (from: string, body: string, to = 'cti.localhost') =>
+    phone.handleStanza(
+      parseDocument(
+        `<message xmlns='${COMPONENT_NS}' type='chat' from='${from}' to='${to}'><body>${body}</body></message>`,
+      ),
+    );
+  const presence = (from: string, to: string, type: string) =>
+    phone.handleStanza(
+      parseDocument(`<presence xmlns='${COMPONENT_NS}' from='${from}' to='${to}' type='${type}'/>`),
+    );
+  const messagesTo = (jid: string): string[] =>
+    env.xmpp.sent
+      .filter((s) => s.name === 'message' && s.attr('to') === jid)
+      .map((s) => s.getChildText('body')!);
+  const waitMessage = async (jid: string, pattern: RegExp): Promise<Element> => {
+    let found: Element | undefined;
+    await waitUntil(
+      () => {
+        found = env.xmpp.sent.find(
+          (s) => s.name === 'message' && s.attr('to') === jid && pattern.test(s.getChildText('body') ?? ''),
+        );
+        return found !== undefined;
+      },
+      3000,
+      `message ${pattern} to ${jid}`,
+    );
+    return found!;
+  };
+  const event = (device: string, m: Record<string, unknown>) =>
+    env.pbx.connection!.sendEvent({
+      monitorCrossRefID: env.pbx.xrefFor(device)!,
+      cause: 'newCall',
+      ...m,
+    } as CstaMessage);
+  return { ...env, phone, file, say, presence, messagesTo, waitMessage, event };
+}
+
+const dev = (d: string) => ({ deviceIdentifier: d });
+
+describe('chat commands', () => {
+  it('"call bob" makes a call from the sender’s own phone and says so', async (t) => {
+    const { say, waitMessage, pbx } = await phoneSetup(t);
+    say('alice@localhost/laptop', 'Call Bob');
+    await waitMessage('alice@localhost/laptop', /^Calling bob \(1002\) from your phone 1001 …$/);
+    await waitUntil(() => pbx.received.some((m) => m.name === 'MakeCall'), 3000, 'MakeCall');
+    const mc = pbx.received.find((m) => m.name === 'MakeCall') as Record<string, unknown>;
+    assert.equal(mc.callingDevice, '1001');
+    assert.equal(mc.calledDirectoryNumber, '1002');
+    assert.equal(mc.autoOriginate, 'prompt');
+  });
+
+  it('targets resolve from a number, a JID and a phone contact; "call" sent to a phone contact calls it', async (t) => {
+    const { say, waitMessage, pbx } = await phoneSetup(t);
+    say('alice@localhost/laptop', 'call 1003');
+    await waitMessage('alice@localhost/laptop', /^Calling 1003 \(carol\) from your phone 1001/);
+    say('alice@localhost/laptop', 'call carol@localhost');
+    await waitMessage('alice@localhost/laptop', /^Calling carol \(1003\)/);
+    say('alice@localhost/laptop', 'call', '1002@cti.localhost');
+    const reply = await waitMessage('alice@localhost/laptop', /^Calling 1002 \(bob\)/);
+    assert.equal(reply.attr('from'), '1002@cti.localhost', 'the phone contact answers in its own chat');
+    await waitUntil(
+      () => pbx.received.filter((m) => m.name === 'MakeCall').length === 3,
+      3000,
+      'three MakeCalls',
+    );
+    say('alice@localhost/laptop', 'call nobody-here');
+    await waitMessage('alice@localhost/laptop', /^I do not know who "nobody-here" is/);
+  });
+
+  it('clear answers when there is nothing to act on, for unknown commands and for users without a phone', async (t) => {
+    const { say, waitMessage } = await phoneSetup(t);
+    say('alice@localhost/x', 'hold');
+    await waitMessage('alice@localhost/x', /^You have no call to hold\.$/);
+    say('alice@localhost/x', 'hangup');
+    await waitMessage('alice@localhost/x', /^You have no call to hang up\.$/);
+    say('alice@localhost/x', 'retrieve');
+    await waitMessage('alice@localhost/x', /^You have no call on hold\.$/);
+    say('alice@localhost/x', 'answer');
+    await waitMessage('alice@localhost/x', /^You have no ringing call to answer\.$/);
+    say('alice@localhost/x', 'fly');
+    await waitMessage('alice@localhost/x', /^I do not know "fly"/);
+    say('alice@localhost/x', 'HELP');
+    await waitMessage('alice@localhost/x', /call <number\|name\|JID>/);
+    say('mallory@evil.example/x', 'call bob');
+    await waitMessage('mallory@evil.example/x', /^You have no phone here/);
+  });
+
+  it('incoming and missed call messages, hangup acting on the current call, dnd', async (t) => {
+    const { say, waitMessage, event, pbx, presence, xmpp } = await phoneSetup(t);
+    // bob watches his own phone: its presence tells the test when the gateway has seen each event.
+    presence('bob@localhost/desk', '1002@cti.localhost', 'subscribe');
+    const bobSees = (status: string) =>
+      waitUntil(
+        () =>
+          xmpp.sent.some(
+            (s) =>
+              s.name === 'presence' &&
+              s.attr('to') === 'bob@localhost' &&
+              s.getChildText('status') === status,
+          ),
+        3000,
+        `presence "${status}"`,
+      );
+    const delivered = (callID: string) =>
+      event('1002', {
+        name: 'DeliveredEvent',
+        connection: { callID, deviceID: '1002' },
+        alertingDevice: dev('1002'),
+        callingDevice: dev('1001'),
+        calledDevice: dev('1002'),
+        lastRedirectionDevice: { notKnown: true },
+        localConnectionInfo: 'alerting',
+      });
+    delivered('c1');
+    const incoming = await waitMessage(
+      'bob@localhost',
+      /^Incoming call from 1001 \(alice\)\nalice@localhost$/,
+    );
+    assert.equal(incoming.attr('from'), '1002@cti.localhost');
+    event('1002', {
+      name: 'EstablishedEvent',
+      establishedConnection: { callID: 'c1', deviceID: '1002' },
+      answeringDevice: dev('1002'),
+      callingDevice: dev('1001'),
+      calledDevice: dev('1002'),
+      lastRedirectionDevice: { notKnown: true },
+      localConnectionInfo: 'connected',
+    });
+    await bobSees('On the phone (from 1001)');
+    say('bob@localhost/desk', 'status');
+    await waitMessage(
+      'bob@localhost/desk',
+      /^Your phone 1002: On the phone \(from 1001\)\nfrom 1001 \(alice\): connected$/,
+    );
+    say('bob@localhost/desk', 'hangup');
+    await waitMessage('bob@localhost/desk', /^Hung up\.$/);
+    const cc = pbx.received.find((m) => m.name === 'ClearConnection') as Record<string, unknown>;
+    assert.deepEqual(cc.connectionToBeCleared, { callID: 'c1', deviceID: '1002' });
+
+    delivered('c2');
+    event('1002', {
+      name: 'ConnectionClearedEvent',
+      droppedConnection: { callID: 'c2', deviceID: '1002' },
+      releasingDevice: dev('1001'),
+      localConnectionInfo: 'null',
+      cause: 'normalClearing',
+    });
+    await waitMessage('bob@localhost', /^Missed call from 1001 \(alice\)/);
+
+    say('bob@localhost/desk', 'dnd on');
+    await waitMessage('bob@localhost/desk', /^Do not disturb is on\.$/);
+    const dnd = pbx.received.find((m) => m.name === 'SetDoNotDisturb') as Record<string, unknown>;
+    assert.deepEqual([dnd.device, dnd.doNotDisturbOn], ['1002', true]);
+  });
+
+  it('a failure from the voice server is explained', async (t) => {
+    const { say, waitMessage } = await phoneSetup(t);
+    say('alice@localhost/x', 'call 486');
+    await waitMessage('alice@localhost/x', /^That did not work: systemResourceAvailibility\/resourceBusy$/);
+  });
+});
+
+describe('phone contacts', () => {
+  it('approves a subscription, sends presence that follows the phone, numbers only to the owner, and keeps it', async (t) => {
+    const { presence, xmpp, event, file } = await phoneSetup(t);
+    presence('alice@localhost/laptop', '1002@cti.localhost', 'subscribe');
+    presence('bob@localhost/desk', '1002@cti.localhost', 'subscribe');
+    const toAlice = () =>
+      xmpp.sent.filter((s) => s.name === 'presence' && s.attr('to') === 'alice@localhost');
+    const toBob = () => xmpp.sent.filter((s) => s.name === 'presence' && s.attr('to') === 'bob@localhost');
+    assert.equal(toAlice()[0]!.attr('type'), 'subscribed');
+    assert.equal(toAlice()[0]!.attr('from'), '1002@cti.localhost');
+    assert.equal(toAlice()[1]!.getChildText('status'), 'Idle');
+    assert.equal(toAlice()[1]!.getChild('show'), undefined);
+
+    event('1002', {
+      name: 'DeliveredEvent',
+      connection: { callID: 'c9', deviceID: '1002' },
+      alertingDevice: dev('1002'),
+      callingDevice: dev('1001'),
+      calledDevice: dev('1002'),
+      lastRedirectionDevice: { notKnown: true },
+      localConnectionInfo: 'alerting',
+    });
+    await waitUntil(() => toAlice().length === 3 && toBob().length === 3, 3000, 'presence update');
+    assert.equal(toAlice()[2]!.getChildText('show'), 'dnd');
+    assert.equal(toAlice()[2]!.getChildText('status'), 'Ringing');
+    assert.equal(toBob()[2]!.getChildText('status'), 'Ringing (from 1001)');
+
+    event('1002', { name: 'OutOfServiceEvent', device: dev('1002') });
+    await waitUntil(() => toAlice().length === 4, 3000, 'unavailable');
+    assert.equal(toAlice()[3]!.attr('type'), 'unavailable');
+
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), {
+      '1002': ['alice@localhost', 'bob@localhost'],
+    });
+    presence('alice@localhost', '1002@cti.localhost', 'unsubscribe');
+    assert.equal(toAlice().at(-1)!.attr('type'), 'unsubscribed');
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { '1002': ['bob@localhost'] });
+  });
+
+  it('answers probes, refuses unknown phones and other domains', async (t) => {
+    const { presence, xmpp } = await phoneSetup(t);
+    presence('carol@localhost', '1001@cti.localhost', 'probe');
+    const last = () => xmpp.sent.at(-1)!;
+    assert.equal(last().attr('from'), '1001@cti.localhost');
+    assert.equal(last().getChildText('status'), 'Idle');
+    presence('carol@localhost', '4711@cti.localhost', 'subscribe');
+    assert.equal(last().attr('type'), 'unsubscribed');
+    presence('eve@elsewhere.example', '1001@cti.localhost', 'subscribe');
+    assert.equal(last().attr('type'), 'unsubscribed');
+  });
+});
