@@ -71,7 +71,10 @@ export class PhoneService {
   private readonly subscriptionsFile: string | undefined;
   private readonly visibility: 'domain' | 'users';
   private readonly shareNumbers: boolean;
-  private readonly unwatch: (() => void)[] = [];
+  /** extension → stop watching it; present while the phone is watched. */
+  private readonly watching = new Map<string, () => void>();
+  /** bare JID → full JIDs known to be online ('*' when only a probe told us). */
+  private readonly online = new Map<string, Set<string>>();
   private nextId = 1;
 
   constructor(options: PhoneServiceOptions) {
@@ -89,15 +92,79 @@ export class PhoneService {
       this.byName.set(user.name.toLowerCase(), user);
     }
     this.loadSubscriptions();
-    for (const user of this.byExtension.values()) {
-      const state = new DeviceState(user.extension);
-      this.states.set(user.extension, state);
-      this.unwatch.push(this.gateway.watch(user.extension, (event) => this.onEvent(user, state, event)));
-    }
+    for (const user of this.byExtension.values())
+      this.states.set(user.extension, new DeviceState(user.extension));
   }
 
   close(): void {
-    for (const u of this.unwatch) u();
+    for (const stop of this.watching.values()) stop();
+    this.watching.clear();
+  }
+
+  /** Extensions currently watched (a voice-server monitor held for the phone features). */
+  get watchedExtensions(): string[] {
+    return [...this.watching.keys()];
+  }
+
+  /**
+   * A phone is watched only while somebody it concerns is online: its owner (incoming-call messages)
+   * or a subscriber of its phone contact (presence). So no event is fetched for nobody (SPEC.md §3).
+   */
+  private updateWatch(extension: string): void {
+    const owner = this.byExtension.get(extension);
+    if (owner === undefined) return;
+    const needed =
+      this.online.has(owner.jid) ||
+      [...(this.subscribers.get(extension) ?? [])].some((j) => this.online.has(j));
+    const stop = this.watching.get(extension);
+    if (needed && stop === undefined) {
+      // The state is rebuilt from the events that follow; what happened meanwhile is unknown.
+      const state = new DeviceState(extension);
+      this.states.set(extension, state);
+      this.watching.set(
+        extension,
+        this.gateway.watch(extension, (event) => this.onEvent(owner, state, event)),
+      );
+    } else if (!needed && stop !== undefined) {
+      stop();
+      this.watching.delete(extension);
+    }
+  }
+
+  /** Extensions whose watching may change when `bare` comes or goes. */
+  private concerning(bare: string): string[] {
+    const out: string[] = [];
+    const own = this.byJid.get(bare)?.extension;
+    if (own !== undefined) out.push(own);
+    for (const [ext, subs] of this.subscribers) if (subs.has(bare) && ext !== own) out.push(ext);
+    return out;
+  }
+
+  private trackAvailability(presence: Element): void {
+    const from = presence.attr('from');
+    if (from === undefined) return;
+    const bare = bareOf(from);
+    const type = presence.attr('type');
+    const full = from.includes('/') ? from : '*';
+    const before = this.online.has(bare);
+    if (type === undefined || type === 'probe') {
+      let set = this.online.get(bare);
+      if (set === undefined) {
+        set = new Set();
+        this.online.set(bare, set);
+      }
+      set.add(type === 'probe' ? '*' : full);
+    } else if (type === 'unavailable' || type === 'error') {
+      const set = this.online.get(bare);
+      if (set !== undefined) {
+        set.delete(full);
+        set.delete('*');
+        if (full === '*' || set.size === 0) this.online.delete(bare);
+      }
+    } else {
+      return;
+    }
+    if (before !== this.online.has(bare)) for (const ext of this.concerning(bare)) this.updateWatch(ext);
   }
 
   /** Handles a stanza for the phone side; false when it is not ours (the CSTA side takes it). */
@@ -107,9 +174,13 @@ export class PhoneService {
       this.onMessage(el);
       return true;
     }
-    if (el.name === 'presence' && to.endsWith(`@${this.jid}`)) {
-      this.onPresence(el);
-      return true;
+    if (el.name === 'presence') {
+      // Directed presence to the gateway, and presence to phone contacts, tell who is online.
+      this.trackAvailability(el);
+      if (to.endsWith(`@${this.jid}`)) {
+        this.onPresence(el);
+        return true;
+      }
     }
     return false;
   }
@@ -183,6 +254,11 @@ export class PhoneService {
           this.addSubscriber(extension, subscriber);
           this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'subscribed' }));
           this.xmpp.send(this.presenceFor(extension, subscriber));
+          // Ask for the subscriber's presence in return, as XEP-0100 gateways do: it tells the gateway
+          // when they go offline, so the phone is watched only while someone is there to see it.
+          this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'subscribe' }));
+          this.online.set(subscriber, this.online.get(subscriber) ?? new Set(['*']));
+          this.updateWatch(extension);
         } else {
           this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'unsubscribed' }));
         }
@@ -190,6 +266,7 @@ export class PhoneService {
       case 'unsubscribe':
       case 'unsubscribed':
         this.removeSubscriber(extension, subscriber);
+        this.updateWatch(extension);
         if (p.attr('type') === 'unsubscribe') {
           this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'unsubscribed' }));
         }
@@ -199,6 +276,7 @@ export class PhoneService {
         if (known && this.mayWatch(subscriber)) {
           this.addSubscriber(extension, subscriber);
           this.xmpp.send(this.presenceFor(extension, subscriber));
+          this.updateWatch(extension);
         } else {
           this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'unsubscribed' }));
         }

@@ -31,8 +31,6 @@ async function phoneSetup(t: TestContext) {
     log: SILENT,
   });
   t.after(() => phone.close());
-  // Every user's phone is watched: one voice-server monitor per extension.
-  await waitUntil(() => env.pbx.monitors.size === 3, 3000, 'device monitors for the three phones');
   const say = (from: string, body: string, to = 'cti.localhost') =>
     phone.handleStanza(
       parseDocument(
@@ -61,13 +59,15 @@ async function phoneSetup(t: TestContext) {
     );
     return found!;
   };
+  const watched = (device: string) =>
+    waitUntil(() => env.pbx.xrefFor(device) !== undefined, 3000, `monitor of ${device}`);
   const event = (device: string, m: Record<string, unknown>) =>
     env.pbx.connection!.sendEvent({
       monitorCrossRefID: env.pbx.xrefFor(device)!,
       cause: 'newCall',
       ...m,
     } as CstaMessage);
-  return { ...env, phone, file, say, presence, messagesTo, waitMessage, event };
+  return { ...env, phone, file, say, presence, messagesTo, waitMessage, event, watched };
 }
 
 const dev = (d: string) => ({ deviceIdentifier: d });
@@ -121,9 +121,10 @@ describe('chat commands', () => {
   });
 
   it('incoming and missed call messages, hangup acting on the current call, dnd', async (t) => {
-    const { say, waitMessage, event, pbx, presence, xmpp } = await phoneSetup(t);
+    const { say, waitMessage, event, pbx, presence, xmpp, watched } = await phoneSetup(t);
     // bob watches his own phone: its presence tells the test when the gateway has seen each event.
     presence('bob@localhost/desk', '1002@cti.localhost', 'subscribe');
+    await watched('1002');
     const bobSees = (status: string) =>
       waitUntil(
         () =>
@@ -197,9 +198,10 @@ describe('chat commands', () => {
 
 describe('phone contacts', () => {
   it('approves a subscription, sends presence that follows the phone, numbers only to the owner, and keeps it', async (t) => {
-    const { presence, xmpp, event, file } = await phoneSetup(t);
+    const { presence, xmpp, event, file, watched } = await phoneSetup(t);
     presence('alice@localhost/laptop', '1002@cti.localhost', 'subscribe');
     presence('bob@localhost/desk', '1002@cti.localhost', 'subscribe');
+    await watched('1002');
     const toAlice = () =>
       xmpp.sent.filter((s) => s.name === 'presence' && s.attr('to') === 'alice@localhost');
     const toBob = () => xmpp.sent.filter((s) => s.name === 'presence' && s.attr('to') === 'bob@localhost');
@@ -207,6 +209,8 @@ describe('phone contacts', () => {
     assert.equal(toAlice()[0]!.attr('from'), '1002@cti.localhost');
     assert.equal(toAlice()[1]!.getChildText('status'), 'Idle');
     assert.equal(toAlice()[1]!.getChild('show'), undefined);
+    // The gateway asks for the subscriber's presence in return (XEP-0100 style).
+    assert.equal(toAlice()[2]!.attr('type'), 'subscribe');
 
     event('1002', {
       name: 'DeliveredEvent',
@@ -217,14 +221,14 @@ describe('phone contacts', () => {
       lastRedirectionDevice: { notKnown: true },
       localConnectionInfo: 'alerting',
     });
-    await waitUntil(() => toAlice().length === 3 && toBob().length === 3, 3000, 'presence update');
-    assert.equal(toAlice()[2]!.getChildText('show'), 'dnd');
-    assert.equal(toAlice()[2]!.getChildText('status'), 'Ringing');
-    assert.equal(toBob()[2]!.getChildText('status'), 'Ringing (from 1001)');
+    await waitUntil(() => toAlice().length === 4 && toBob().length === 4, 3000, 'presence update');
+    assert.equal(toAlice()[3]!.getChildText('show'), 'dnd');
+    assert.equal(toAlice()[3]!.getChildText('status'), 'Ringing');
+    assert.equal(toBob()[3]!.getChildText('status'), 'Ringing (from 1001)');
 
     event('1002', { name: 'OutOfServiceEvent', device: dev('1002') });
-    await waitUntil(() => toAlice().length === 4, 3000, 'unavailable');
-    assert.equal(toAlice()[3]!.attr('type'), 'unavailable');
+    await waitUntil(() => toAlice().length === 5, 3000, 'unavailable');
+    assert.equal(toAlice()[4]!.attr('type'), 'unavailable');
 
     assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), {
       '1002': ['alice@localhost', 'bob@localhost'],
@@ -232,6 +236,31 @@ describe('phone contacts', () => {
     presence('alice@localhost', '1002@cti.localhost', 'unsubscribe');
     assert.equal(toAlice().at(-1)!.attr('type'), 'unsubscribed');
     assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { '1002': ['bob@localhost'] });
+  });
+
+  it('watches a phone only while its owner or a subscriber is online (no events for nobody)', async (t) => {
+    const { phone, pbx, gateway } = await phoneSetup(t);
+    const say = (from: string, type?: string) =>
+      phone.handleStanza(
+        parseDocument(
+          `<presence xmlns='${COMPONENT_NS}' from='${from}' to='cti.localhost'${type ? ` type='${type}'` : ''}/>`,
+        ),
+      );
+    assert.deepEqual(phone.watchedExtensions, []);
+    assert.equal(pbx.monitors.size, 0);
+    say('alice@localhost/laptop');
+    say('alice@localhost/phone');
+    await waitUntil(() => pbx.xrefFor('1001') !== undefined, 3000, 'monitor for alice’s phone');
+    assert.deepEqual(phone.watchedExtensions, ['1001']);
+    say('alice@localhost/laptop', 'unavailable');
+    assert.deepEqual(phone.watchedExtensions, ['1001'], 'another resource is still online');
+    say('alice@localhost/phone', 'unavailable');
+    assert.deepEqual(phone.watchedExtensions, []);
+    await waitUntil(
+      () => pbx.monitors.size === 0 && gateway.deviceMonitorCount === 0,
+      3000,
+      'MonitorStop at the PBX',
+    );
   });
 
   it('answers probes, refuses unknown phones and other domains', async (t) => {
