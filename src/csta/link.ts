@@ -104,6 +104,11 @@ export interface LinkDownInfo {
 
 export interface CstaLinkEvents {
   up: [info: LinkUpInfo];
+  /**
+   * Every SystemStatus from the PBX (answered already). `enabled` after `initializing` means all
+   * monitors are void and must be started again; `messagesLost` that events may be missing.
+   */
+  systemStatus: [status: SystemStatusValue | undefined];
   down: [info: LinkDownInfo];
   event: [message: CstaMessage, invokeId: string];
   /** Requests from the PBX other than SystemStatus (MonitorStop, …); unanswered ones get serviceNotSupported. */
@@ -361,6 +366,7 @@ export class CstaLink extends EventEmitter<CstaLinkEvents> {
       this.lastSystemStatus = message.systemStatus ?? this.lastSystemStatus;
       this.gotSystemStatus = true;
       this.systemStatusSeen?.();
+      this.emit('systemStatus', message.systemStatus);
       return;
     }
     if (this.listenerCount('request') === 0) {

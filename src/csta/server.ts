@@ -49,6 +49,10 @@ export interface CstaServerConnectionOptions {
   /** Longest ECMA-354 session duration granted, seconds (default 600). */
   maxSessionDurationS?: number;
   maxFrameBytes?: number;
+  /** Drop output to a client that stops reading beyond this many bytes (default 8 MiB). */
+  maxWriteBufferBytes?: number;
+  /** Close a connection silent for this long (clients send keep-alives); default: never. */
+  idleTimeoutMs?: number;
 }
 
 export interface CstaServerConnectionEvents {
@@ -89,6 +93,10 @@ export class CstaServerConnection extends EventEmitter<CstaServerConnectionEvent
         adoptPeerNamespace: false,
         ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
         ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
+        ...(options.maxWriteBufferBytes === undefined
+          ? {}
+          : { maxWriteBufferBytes: options.maxWriteBufferBytes }),
+        ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
         onRequest: (request) => this.handle(request),
       },
       this.log,
@@ -107,9 +115,9 @@ export class CstaServerConnection extends EventEmitter<CstaServerConnectionEvent
     }
   }
 
-  /** Sends an event (invokeID 9999). */
-  sendEvent(message: CstaMessage): void {
-    this.session.sendEvent(message);
+  /** Sends an event (invokeID 9999); false when the connection is gone. */
+  sendEvent(message: CstaMessage): boolean {
+    return this.session.sendEvent(message);
   }
 
   /** Sends a request to the client (MonitorStop, SystemStatus, …). */

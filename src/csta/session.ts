@@ -150,10 +150,21 @@ export class CstaSession extends EventEmitter<CstaSessionEvents> {
     return result as Promise<MessageOf<ResponseName<K>>>;
   }
 
-  /** Sends an unsolicited event (invokeID 9999). */
-  sendEvent(message: CstaMessage): void {
-    if (this.closedReason !== undefined) return;
-    this.write(EVENT_INVOKE_ID, message);
+  /**
+   * Sends an unsolicited event (invokeID 9999). False when the session or its transport is closed
+   * (events to a gone peer are dropped, not thrown at the sender). Encoding errors are thrown.
+   */
+  sendEvent(message: CstaMessage): boolean {
+    if (this.closedReason !== undefined) return false;
+    const xml = serializeMessage(message, { ns: this.ns, edition: this.edition });
+    try {
+      this.sendXml(EVENT_INVOKE_ID, xml);
+    } catch (e) {
+      this.log.debug(`csta: event ${message.name} not sent: ${(e as Error).message}`);
+      return false;
+    }
+    this.safeEmit('sent', EVENT_INVOKE_ID, message);
+    return true;
   }
 
   /** Feeds one received document. Never throws: bad input is logged and dropped or answered. */
@@ -177,11 +188,11 @@ export class CstaSession extends EventEmitter<CstaSessionEvents> {
       this.ns = root.ns;
       this.edition = editionOf(root.ns)!;
     }
-    this.emit('received', invokeId, root.name, message);
+    this.safeEmit('received', invokeId, root.name, message);
     switch (classifyRoot(root.name)) {
       case 'event':
         if (message === undefined) this.log.warn(`csta: dropped event <${root.name}>: ${error?.message}`);
-        else this.emit('event', message, invokeId);
+        else this.safeEmit('event', message, invokeId);
         return;
       case 'response':
       case 'error':
@@ -200,10 +211,21 @@ export class CstaSession extends EventEmitter<CstaSessionEvents> {
     this.pending.cancelAll(`CSTA session closed: ${reason}`);
   }
 
+  /** A failing listener is the application's bug: log it, and keep the link and other listeners going. */
+  private safeEmit<E extends keyof CstaSessionEvents>(event: E, ...args: CstaSessionEvents[E]): void {
+    for (const listener of this.rawListeners(event)) {
+      try {
+        (listener as (...a: CstaSessionEvents[E]) => void)(...args);
+      } catch (e) {
+        this.log.warn(`csta: '${event}' listener failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+
   private write(invokeId: string, message: CstaMessage): void {
     const xml = serializeMessage(message, { ns: this.ns, edition: this.edition });
     this.sendXml(invokeId, xml);
-    this.emit('sent', invokeId, message);
+    this.safeEmit('sent', invokeId, message);
   }
 
   private settle(

@@ -365,4 +365,50 @@ describe('fault injection', () => {
       ['0009', 'CSTAErrorCode', 'operation/serviceNotSupported'],
     ]);
   });
+
+  it('server side: a client that stops reading is dropped at the write-buffer cap', async (t) => {
+    const { server, port } = await startServer(t, { greet: false, maxWriteBufferBytes: 256 * 1024 });
+    const reasons: string[] = [];
+    let sent = 0;
+    server.on('connection', (c) => {
+      c.on('close', (r) => reasons.push(r));
+      const pump = () => {
+        // Bounded: the kernel buffers on loopback hold a few MB at most.
+        for (let i = 0; i < 200 && sent < 100_000; i++) {
+          if (!c.sendEvent(DELIVERED)) return;
+          sent++;
+        }
+        if (sent < 100_000) setImmediate(pump);
+      };
+      pump();
+    });
+    const client = await rawClient(t, port);
+    client.socket.pause();
+    await waitUntil(() => reasons.length === 1, 20_000, 'server drops the reader');
+    assert.match(reasons[0]!, /peer is not reading: \d+ bytes queued/);
+    assert.ok(sent < 100_000);
+  });
+
+  it('server side: a silent client is closed after the idle timeout', async (t) => {
+    const { server, port } = await startServer(t, { idleTimeoutMs: 100 });
+    const reasons: string[] = [];
+    server.on('connection', (c) => c.on('close', (r) => reasons.push(r)));
+    const client = await rawClient(t, port);
+    await client.closed;
+    await waitUntil(() => reasons.length === 1, 5000, 'server close');
+    assert.equal(reasons[0], 'no traffic for 100 ms');
+    assert.equal(client.frames[0]?.invokeId, '0001', 'the greeting SystemStatus came first');
+  });
+
+  it('link reports every SystemStatus from the PBX (enabled: monitors void)', async (t) => {
+    const { server, port } = await startServer(t);
+    const connections: CstaServerConnection[] = [];
+    server.on('connection', (c) => connections.push(c));
+    const link = startLink(t, { port });
+    await nextEvent(link, 'up');
+    const status = nextEvent<string>(link, 'systemStatus');
+    const answer = await connections[0]!.request({ name: 'SystemStatus', systemStatus: 'enabled' });
+    assert.equal(answer.name, 'SystemStatusResponse');
+    assert.equal(await status, 'enabled');
+  });
 });
