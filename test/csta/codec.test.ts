@@ -377,6 +377,29 @@ describe('documented variants', () => {
     assert.doesNotMatch(serializeMessage(fwd, { edition: 'ed4' }), /ringDuration/);
   });
 
+  it('EstablishedEvent originatinNIDConnection (XSD misspelling) passes through verbatim, never produced', () => {
+    const xml = REFERENCE_EXAMPLES.find((f) => f.name === 'EstablishedEvent')!.xml.replace(
+      '<localConnectionInfo>',
+      '<originatinNIDConnection><callID>n1</callID></originatinNIDConnection><localConnectionInfo>',
+    );
+    const m = decodeXml(xml) as MessageOf<'EstablishedEvent'>;
+    assert.equal(m.$unknown?.[0]?.element.name, 'originatinNIDConnection');
+    assert.equal(canon(parseDocument(roundTrip(xml))), canon(parseDocument(xml)));
+    const { $unknown: _, ...fresh } = m;
+    assert.doesNotMatch(serializeMessage(fresh as CstaMessage, { edition: 'ed6' }), /NIDConnection/);
+  });
+
+  it('error values beyond the reference list (full XSD lists) are kept', () => {
+    const m = decodeXml(
+      `<CSTAErrorCode xmlns="${ED4}"><operation>invalidActiveCallID</operation></CSTAErrorCode>`,
+    ) as MessageOf<'CSTAErrorCode'>;
+    assert.equal(describeErrorCode(m), 'operation/invalidActiveCallID');
+    const logs: string[] = [];
+    const odd = decodeXml(`<CSTAErrorCode xmlns="${ED4}"><operation>bogus</operation></CSTAErrorCode>`, logs);
+    assert.equal(describeErrorCode(odd as MessageOf<'CSTAErrorCode'>), 'operation/generic');
+    assert.equal(logs.length, 1);
+  });
+
   it('OpenScape Voice deviceIdentifier values keep their escaped text and attributes', () => {
     const xml = `<EstablishedEvent xmlns="${ED4}"><monitorCrossRefID>m</monitorCrossRefID><establishedConnection><callID>FF000100000000002D65C85C1C750000</callID><deviceID typeOfNumber="explicitPublic:subscriber">7868772298</deviceID></establishedConnection><answeringDevice><deviceIdentifier>N&lt;7868772298&gt;Line71001;displayNumber=7868772298;uid=x</deviceIdentifier></answeringDevice><callingDevice><deviceIdentifier>N&lt;302118840100&gt;;noa=nk</deviceIdentifier></callingDevice><calledDevice><deviceIdentifier>7868772298</deviceIdentifier></calledDevice><lastRedirectionDevice><notKnown/></lastRedirectionDevice><cause>enteringDistribution</cause><servicesPermitted><callControlServices><clearConnection>true</clearConnection></callControlServices><callAssociatedServices/><mediaAttachementServices/></servicesPermitted><networkCalledDevice><deviceIdentifier>N&lt;1&gt;</deviceIdentifier></networkCalledDevice><associatedCallingDevice><notKnown/></associatedCallingDevice><extensions><privateData><private><scx:staticOndDN xmlns:scx="http://www.siemens.com/schema/csta">4711</scx:staticOndDN></private></privateData></extensions></EstablishedEvent>`;
     const m = decodeXml(xml) as MessageOf<'EstablishedEvent'>;
