@@ -132,6 +132,18 @@ describe('CstaLink against CstaServerConnection', () => {
     assert.equal(connections[0]?.sysStatRegisterID, info.sysStatRegisterID);
   });
 
+  it('a server that does not speak first (Avaya style): registers after the wait, no status', async (t) => {
+    const { port } = await startServer(t, { greet: false });
+    const link = startLink(t, { port, awaitSystemStatusMs: 50 });
+    const sent: string[] = [];
+    link.on('sent', (_id, m) => sent.push(m.name));
+    const info = await nextEvent<LinkUpInfo>(link, 'up');
+    assert.equal(info.systemStatus, undefined);
+    assert.ok(info.sysStatRegisterID);
+    assert.deepEqual(sent, ['SystemRegister']);
+    assert.equal(info.ns, EDITION_NAMESPACES.ed4);
+  });
+
   it('requests, typed responses, CSTAErrorCode, events and requests from the server', async (t) => {
     const { server, port } = await startServer(t);
     let connection: CstaServerConnection | undefined;
