@@ -5,6 +5,7 @@ import { EDITION_NAMESPACES, parseMessage, serializeMessage } from '../../src/cs
 import { RequestTimeoutError } from '../../src/csta/invoke.ts';
 import type { CstaMessage, MessageOf } from '../../src/csta/messages.ts';
 import { type CstaLogger, CstaProtocolError, CstaRequestError, CstaSession } from '../../src/csta/session.ts';
+import { Element, parseDocument } from '../../src/xml/index.ts';
 import { REFERENCE_EXAMPLES } from './fixtures.ts';
 
 interface Wire {
@@ -233,5 +234,60 @@ describe('CstaSession over an in-memory transport', () => {
     const m = parseMessage(REFERENCE_EXAMPLES.find((f) => f.name === 'MonitorStop')!.xml)
       .message as MessageOf<'MonitorStop'>;
     assert.equal(m.monitorCrossRefID, 'mon201');
+  });
+
+  it('proxying: requestElement and replyElement carry services the codec does not model', async () => {
+    const clientSent: Wire[] = [];
+    let server: CstaSession;
+    const client = new CstaSession({
+      edition: 'ed6',
+      adoptPeerNamespace: false,
+      send: (invokeId, xml) => {
+        clientSent.push({ invokeId, xml });
+        queueMicrotask(() => server.receive(invokeId, xml));
+      },
+    });
+    const requests: string[] = [];
+    server = new CstaSession({
+      deliverUndecodedRequests: true,
+      send: (invokeId, xml) => queueMicrotask(() => client.receive(invokeId, xml)),
+      onRequest: (request) => {
+        requests.push(`${request.root}:${request.message === undefined}:${request.element.ns}`);
+        if (request.root === 'GenerateDigits') {
+          request.replyElement(new Element('GenerateDigitsResponse', EDITION_NAMESPACES.ed3));
+        } else {
+          request.fail({ operation: 'invalidCallID' });
+        }
+      },
+    });
+    const ed3 = EDITION_NAMESPACES.ed3;
+    const digits = parseDocument(
+      `<GenerateDigits xmlns="${ed3}"><connectionToSendDigits><callID>c1</callID></connectionToSendDigits><charactersToSend>12</charactersToSend></GenerateDigits>`,
+    );
+    const answer = await client.requestElement(digits);
+    assert.equal(answer.root.name, 'GenerateDigitsResponse');
+    assert.equal(answer.message, undefined);
+    assert.match(
+      clientSent[0]!.xml,
+      /^<\?xml[^>]*\?><GenerateDigits xmlns='[^']*csta\/ed6'><connectionToSendDigits>/,
+    );
+    assert.deepEqual(requests, [`GenerateDigits:true:${EDITION_NAMESPACES.ed6}`]);
+    // A CSTAErrorCode is an answer like any other for requestElement.
+    const failed = await client.requestElement(parseDocument(`<AlternateCall xmlns="${ed3}"/>`));
+    assert.equal(failed.message?.name, 'CSTAErrorCode');
+  });
+
+  it('unknown events are offered as elements on unknownEvent', async () => {
+    const { client } = pair();
+    const seen: string[] = [];
+    client.on('unknownEvent', (element, invokeId, error) =>
+      seen.push(`${element.name} ${invokeId} ${error?.name}`),
+    );
+    client.receive(
+      '9999',
+      `<QueuedEvent xmlns="${EDITION_NAMESPACES.ed4}"><monitorCrossRefID>m</monitorCrossRefID></QueuedEvent>`,
+    );
+    client.receive('9999', `<HeldEvent xmlns="${EDITION_NAMESPACES.ed4}"/>`);
+    assert.deepEqual(seen, ['QueuedEvent 9999 UnknownMessageError', 'HeldEvent 9999 CstaDecodeError']);
   });
 });
