@@ -200,7 +200,8 @@ export class CstaLink extends EventEmitter<CstaLinkEvents> {
     }
     this.generation++;
     this.dropSocket('link stopped');
-    if (wasUp) this.emit('down', { reason: 'link stopped', wasUp: true, retryInMs: undefined });
+    if (wasUp)
+      this.safely(() => this.emit('down', { reason: 'link stopped', wasUp: true, retryInMs: undefined }));
   }
 
   private connectOnce(): void {
@@ -309,12 +310,13 @@ export class CstaLink extends EventEmitter<CstaLinkEvents> {
     this.stateValue = 'up';
     this.attempt = 0;
     this.scheduleKeepAlive(generation, session, 0);
-    this.emit('up', {
+    const info: LinkUpInfo = {
       systemStatus: this.lastSystemStatus,
       sysStatRegisterID,
       sessionID: this.sessionID,
       ns: session.ns,
-    });
+    };
+    this.safely(() => this.emit('up', info));
   }
 
   private scheduleKeepAlive(generation: number, session: CstaSession, missed: number): void {
@@ -366,7 +368,7 @@ export class CstaLink extends EventEmitter<CstaLinkEvents> {
       this.lastSystemStatus = message.systemStatus ?? this.lastSystemStatus;
       this.gotSystemStatus = true;
       this.systemStatusSeen?.();
-      this.emit('systemStatus', message.systemStatus);
+      this.safely(() => this.emit('systemStatus', message.systemStatus));
       return;
     }
     if (this.listenerCount('request') === 0) {
@@ -393,7 +395,16 @@ export class CstaLink extends EventEmitter<CstaLinkEvents> {
     this.log.warn(
       `csta: link to ${this.options.host}:${this.options.port} ${wasUp ? 'down' : 'attempt failed'}: ${reason}${retryInMs === undefined ? '' : `; retry in ${retryInMs} ms`}`,
     );
-    this.emit('down', { reason, wasUp, retryInMs });
+    this.safely(() => this.emit('down', { reason, wasUp, retryInMs }));
+  }
+
+  /** An application listener that throws must not take the link down or escape into a socket handler. */
+  private safely(notify: () => void): void {
+    try {
+      notify();
+    } catch (e) {
+      this.log.warn(`csta: link listener failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   private dropSocket(reason: string): void {

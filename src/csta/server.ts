@@ -104,7 +104,11 @@ export class CstaServerConnection extends EventEmitter<CstaServerConnectionEvent
     this.session = session;
     session.on('event', (message) => this.emit('event', message));
     this.closed = closed.then((reason) => {
-      this.emit('close', reason);
+      try {
+        this.emit('close', reason);
+      } catch (e) {
+        this.log.warn(`csta: 'close' listener failed: ${(e as Error).message}`);
+      }
       return reason;
     });
     if (options.greet ?? true) {
@@ -222,7 +226,12 @@ export class CstaServer extends EventEmitter<CstaServerEvents> {
       const connection = new CstaServerConnection(socket, options);
       this.connections.add(connection);
       void connection.closed.then(() => this.connections.delete(connection));
-      this.emit('connection', connection);
+      try {
+        this.emit('connection', connection);
+      } catch (e) {
+        (options.log ?? silentLogger).warn(`csta: 'connection' listener failed: ${(e as Error).message}`);
+        connection.close();
+      }
     });
   }
 

@@ -423,4 +423,22 @@ describe('fault injection', () => {
     assert.equal(answer.name, 'SystemStatusResponse');
     assert.equal(await status, 'enabled');
   });
+
+  it('listeners that throw (up, connection) neither crash the process nor take the link down', async (t) => {
+    const { server, port } = await startServer(t);
+    let connections = 0;
+    server.on('connection', () => {
+      connections++;
+      if (connections === 1) throw new Error('application bug in connection listener');
+    });
+    const link = startLink(t, { port });
+    link.on('up', () => {
+      throw new Error('application bug in up listener');
+    });
+    await waitUntil(() => link.isUp, 10_000, 'link up on the second connection');
+    assert.equal(connections, 2);
+    const answer = await link.request({ name: 'RequestSystemStatus' });
+    assert.equal(answer.systemStatus, 'normal');
+    assert.equal(link.isUp, true);
+  });
 });
