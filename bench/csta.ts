@@ -6,12 +6,12 @@
  *    decode on the client. Aim: ≥ 50,000 events/s on one core.
  */
 import { connect } from 'node:net';
-import { parseMessage, serializeMessage } from '../src/csta/codec.ts';
+import { decodeMessage, encodeMessage, parseMessage, serializeMessage } from '../src/csta/codec.ts';
 import type { CstaMessage } from '../src/csta/messages.ts';
 import { CstaServer } from '../src/csta/server.ts';
 import { silentLogger } from '../src/csta/session.ts';
 import { attachSession } from '../src/csta/socket.ts';
-import { parseDocument } from '../src/xml/index.ts';
+import { parseDocument, serialize } from '../src/xml/index.ts';
 
 const DELIVERED: CstaMessage = {
   name: 'DeliveredEvent',
@@ -92,6 +92,23 @@ export default async function bench(args: string[]): Promise<void> {
     'XML parse only (src/xml parseDocument)',
     n,
     timeLoop(n, () => parseDocument(xml)),
+  );
+  const tree = parseDocument(xml);
+  rate(
+    '  typed decode of a parsed tree (src/csta)',
+    n,
+    timeLoop(n, () => decodeMessage(tree)),
+  );
+  rate(
+    '  typed encode to a tree (src/csta)',
+    n,
+    timeLoop(n, () => encodeMessage(DELIVERED)),
+  );
+  const encoded = encodeMessage(DELIVERED);
+  rate(
+    '  serialize a tree (src/xml)',
+    n,
+    timeLoop(n, () => serialize(encoded, null)),
   );
   rate(
     'decode (XML text → typed)',
