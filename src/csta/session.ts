@@ -197,7 +197,10 @@ export class CstaSession extends EventEmitter<CstaSessionEvents> {
     try {
       this.sendXml(EVENT_INVOKE_ID, xml);
     } catch (e) {
-      this.log.debug(`csta: event ${message.name} not sent: ${(e as Error).message}`);
+      // A closed transport is routine; anything else (a body too large for a frame) is worth a warning.
+      const text = `csta: event ${message.name} not sent: ${(e as Error).message}`;
+      if (/closed/.test((e as Error).message)) this.log.debug(text);
+      else this.log.warn(text);
       return false;
     }
     this.safeEmit('sent', EVENT_INVOKE_ID, message);

@@ -441,4 +441,27 @@ describe('fault injection', () => {
     assert.equal(answer.systemStatus, 'normal');
     assert.equal(link.isUp, true);
   });
+
+  it('multibyte text travels intact; an event too large for one frame is refused, not sent', async (t) => {
+    const { server, port } = await startServer(t);
+    const connections: CstaServerConnection[] = [];
+    server.on('connection', (c) => connections.push(c));
+    const link = startLink(t, { port });
+    await nextEvent(link, 'up');
+    const name = 'Müller 📞 Ωμέγα';
+    const dnd: CstaMessage = {
+      name: 'DoNotDisturbEvent',
+      monitorCrossRefID: 'm€',
+      device: { deviceIdentifier: name },
+      doNotDisturbOn: true,
+    };
+    const next = nextEvent<CstaMessage>(link, 'event');
+    assert.equal(connections[0]!.sendEvent(dnd), true);
+    assert.deepEqual(await next, dnd);
+    const huge: CstaMessage = { ...dnd, device: { deviceIdentifier: 'é'.repeat(40_000) } } as CstaMessage;
+    assert.equal(connections[0]!.sendEvent(huge), false);
+    const after = nextEvent<CstaMessage>(link, 'event');
+    connections[0]!.sendEvent(dnd);
+    assert.deepEqual(await after, dnd, 'the link still works after the refused event');
+  });
 });
