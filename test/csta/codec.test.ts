@@ -411,6 +411,52 @@ describe('documented variants', () => {
   });
 });
 
+describe('services beyond the reference list', () => {
+  const cases: CstaMessage[] = [
+    {
+      name: 'AlternateCall',
+      heldCall: { callID: 'c1', deviceID: '201' },
+      activeCall: { callID: 'c2', deviceID: '201' },
+    },
+    {
+      name: 'ReconnectCall',
+      activeCall: { callID: 'c2', deviceID: '201' },
+      heldCall: { callID: 'c1', deviceID: '201' },
+    },
+    {
+      name: 'GenerateDigits',
+      connectionToSendDigits: { callID: 'c1', deviceID: '201' },
+      charactersToSend: '12#',
+    },
+    {
+      name: 'QueuedEvent',
+      monitorCrossRefID: 'm',
+      queuedConnection: { callID: 'c1', deviceID: '300' },
+      queue: { deviceIdentifier: '300' },
+      callingDevice: { deviceIdentifier: '201' },
+      calledDevice: { deviceIdentifier: '300' },
+      lastRedirectionDevice: { notRequired: true },
+      numberQueued: 2,
+      localConnectionInfo: 'connected',
+      cause: 'enteringDistribution',
+    },
+    {
+      name: 'DigitsDialedEvent',
+      monitorCrossRefID: 'm',
+      dialingConnection: { callID: 'c1', deviceID: '201' },
+      dialingDevice: { deviceIdentifier: '201' },
+      dialingSequence: '20',
+      cause: 'normal',
+    },
+  ];
+  for (const message of cases) {
+    it(`${message.name} encodes in XSD order and decodes back`, () => {
+      const xml = serializeMessage(message, { edition: 'ed3' });
+      assert.deepEqual(decodeXml(xml), message);
+    });
+  }
+});
+
 describe('unknown content survives decode and encode', () => {
   it('unknown elements keep their place, also across an edition change', () => {
     const xml = `<MakeCallResponse xmlns="${ED4}"><callingDevice><callID>c1</callID><deviceID>201</deviceID></callingDevice><calledDevice>1099</calledDevice><extensions><privateData><private><lcs:line xmlns:lcs="http://schemas.microsoft.com/Lcs/2005/04/RCCExtension">tel:1</lcs:line></private></privateData></extensions></MakeCallResponse>`;
