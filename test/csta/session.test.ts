@@ -253,8 +253,8 @@ describe('CstaSession over an in-memory transport', () => {
       send: (invokeId, xml) => queueMicrotask(() => client.receive(invokeId, xml)),
       onRequest: (request) => {
         requests.push(`${request.root}:${request.message === undefined}:${request.element.ns}`);
-        if (request.root === 'GenerateDigits') {
-          request.replyElement(new Element('GenerateDigitsResponse', EDITION_NAMESPACES.ed3));
+        if (request.root === 'SetMicrophoneMute') {
+          request.replyElement(new Element('SetMicrophoneMuteResponse', EDITION_NAMESPACES.ed3));
         } else {
           request.fail({ operation: 'invalidCallID' });
         }
@@ -262,18 +262,18 @@ describe('CstaSession over an in-memory transport', () => {
     });
     const ed3 = EDITION_NAMESPACES.ed3;
     const digits = parseDocument(
-      `<GenerateDigits xmlns="${ed3}"><connectionToSendDigits><callID>c1</callID></connectionToSendDigits><charactersToSend>12</charactersToSend></GenerateDigits>`,
+      `<SetMicrophoneMute xmlns="${ed3}"><device>201</device><auditoryApparatus>1</auditoryApparatus><microphoneMuteOn>true</microphoneMuteOn></SetMicrophoneMute>`,
     );
     const answer = await client.requestElement(digits);
-    assert.equal(answer.root.name, 'GenerateDigitsResponse');
+    assert.equal(answer.root.name, 'SetMicrophoneMuteResponse');
     assert.equal(answer.message, undefined);
     assert.match(
       clientSent[0]!.xml,
-      /^<\?xml[^>]*\?><GenerateDigits xmlns='[^']*csta\/ed6'><connectionToSendDigits>/,
+      /^<\?xml[^>]*\?><SetMicrophoneMute xmlns='[^']*csta\/ed6'><device>201<\/device>/,
     );
-    assert.deepEqual(requests, [`GenerateDigits:true:${EDITION_NAMESPACES.ed6}`]);
+    assert.deepEqual(requests, [`SetMicrophoneMute:true:${EDITION_NAMESPACES.ed6}`]);
     // A CSTAErrorCode is an answer like any other for requestElement.
-    const failed = await client.requestElement(parseDocument(`<AlternateCall xmlns="${ed3}"/>`));
+    const failed = await client.requestElement(parseDocument(`<GetMicrophoneMute xmlns="${ed3}"/>`));
     assert.equal(failed.message?.name, 'CSTAErrorCode');
   });
 
@@ -285,9 +285,12 @@ describe('CstaSession over an in-memory transport', () => {
     );
     client.receive(
       '9999',
-      `<QueuedEvent xmlns="${EDITION_NAMESPACES.ed4}"><monitorCrossRefID>m</monitorCrossRefID></QueuedEvent>`,
+      `<NetworkReachedEvent xmlns="${EDITION_NAMESPACES.ed4}"><monitorCrossRefID>m</monitorCrossRefID></NetworkReachedEvent>`,
     );
     client.receive('9999', `<HeldEvent xmlns="${EDITION_NAMESPACES.ed4}"/>`);
-    assert.deepEqual(seen, ['QueuedEvent 9999 UnknownMessageError', 'HeldEvent 9999 CstaDecodeError']);
+    assert.deepEqual(seen, [
+      'NetworkReachedEvent 9999 UnknownMessageError',
+      'HeldEvent 9999 CstaDecodeError',
+    ]);
   });
 });
