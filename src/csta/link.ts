@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import type { Element } from '../xml/index.ts';
 import { EDITION_NAMESPACES, editionOf } from './codec.ts';
-import type { CstaMessage, MessageOf, SystemStatusValue } from './messages.ts';
+import type { CstaDecodeError, CstaMessage, MessageOf, SystemStatusValue } from './messages.ts';
 import type { Edition } from './schema.ts';
 import {
   type CstaLogger,
@@ -111,6 +111,8 @@ export interface CstaLinkEvents {
   systemStatus: [status: SystemStatusValue | undefined];
   down: [info: LinkDownInfo];
   event: [message: CstaMessage, invokeId: string];
+  /** Events the codec does not know or could not decode, as received (see CstaSession). */
+  unknownEvent: [element: Element, invokeId: string, error: CstaDecodeError | undefined];
   /** Requests from the PBX other than SystemStatus (MonitorStop, …); unanswered ones get serviceNotSupported. */
   request: [request: IncomingRequest];
   sent: [invokeId: string, message: CstaMessage];
@@ -243,6 +245,10 @@ export class CstaLink extends EventEmitter<CstaLinkEvents> {
         return;
       }
       this.emit('event', message, invokeId);
+    });
+    session.on('unknownEvent', (element, invokeId, error) => {
+      if (this.listenerCount('unknownEvent') > 0) this.emit('unknownEvent', element, invokeId, error);
+      else this.log.warn(`csta: dropped event <${element.name}>: ${error?.message}`);
     });
     session.on('sent', (invokeId, message) => this.emit('sent', invokeId, message));
     session.on('received', (invokeId, root, message) => this.emit('received', invokeId, root, message));

@@ -464,4 +464,22 @@ describe('fault injection', () => {
     connections[0]!.sendEvent(dnd);
     assert.deepEqual(await after, dnd, 'the link still works after the refused event');
   });
+
+  it('events the codec does not model reach the link as elements', async (t) => {
+    const { server, port } = await startServer(t);
+    const connections: CstaServerConnection[] = [];
+    server.on('connection', (c) => connections.push(c));
+    const link = startLink(t, { port });
+    await nextEvent(link, 'up');
+    const unknown = waitEvent<unknown>(link, 'unknownEvent', 5000);
+    connections[0]!.socket.write(
+      encodeFrame(
+        '9999',
+        `<NetworkReachedEvent xmlns="${EDITION_NAMESPACES.ed4}"><monitorCrossRefID>m</monitorCrossRefID></NetworkReachedEvent>`,
+      ),
+    );
+    const [element, invokeId] = (await unknown) as [{ name: string }, string];
+    assert.equal(element.name, 'NetworkReachedEvent');
+    assert.equal(invokeId, '9999');
+  });
 });
