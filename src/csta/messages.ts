@@ -586,9 +586,10 @@ export type MonitorFilter = Infer<typeof monitorFilter>;
  * written one.
  */
 export const deflectDestination: Codec<string> = {
-  decode: (el) => {
-    const device = el.getChild('device');
-    return device === undefined ? el.text().trim() : device.text();
+  decode: (el, ctx) => {
+    const device = el.getChild('device') ?? el.getChild('deviceIdentifier');
+    if (device !== undefined) return text.decode(device, ctx);
+    return text.decode(el, ctx).trim();
   },
   encode: (el, value, ctx) => {
     if (ctx.edition === 'ed5' || ctx.edition === 'ed6') el.c('device', {}, ctx.ns).append(value);

@@ -306,6 +306,21 @@ describe('documented variants', () => {
     }
   });
 
+  it('text fields with child elements are an error (required) or kept unparsed (optional), never emptied', () => {
+    const bad = parseMessage(
+      `<MakeCall xmlns="${ED4}"><callingDevice><deviceIdentifier>201</deviceIdentifier></callingDevice><calledDirectoryNumber>202</calledDirectoryNumber></MakeCall>`,
+    );
+    assert.match(bad.error?.message ?? '', /MakeCall\/callingDevice: text expected, found child elements/);
+    const xml = `<SetForwarding xmlns="${ED4}"><device>202</device><activateForward>true</activateForward><forwardDN><x>203</x></forwardDN></SetForwarding>`;
+    const m = decodeXml(xml) as MessageOf<'SetForwarding'>;
+    assert.equal(m.forwardDN, undefined);
+    assert.equal(canon(parseDocument(roundTrip(xml))), canon(parseDocument(xml)));
+    const deflect = decodeXml(
+      `<DeflectCall xmlns="${ED4}"><callToBeDiverted><callID>c1</callID></callToBeDiverted><newDestination><deviceIdentifier>203</deviceIdentifier></newDestination></DeflectCall>`,
+    ) as MessageOf<'DeflectCall'>;
+    assert.equal(deflect.newDestination, '203');
+  });
+
   it('systemResourceAvailability is read, systemResourceAvailibility is written', () => {
     const xml = `<CSTAErrorCode xmlns="${ED4}"><systemResourceAvailability>deviceOutOfService</systemResourceAvailability></CSTAErrorCode>`;
     const m = decodeXml(xml) as MessageOf<'CSTAErrorCode'>;
