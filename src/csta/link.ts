@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import type { Element } from '../xml/index.ts';
 import { EDITION_NAMESPACES, editionOf } from './codec.ts';
-import type { CstaMessage, MessageOf, SystemStatusValue } from './messages.ts';
+import type { CstaDecodeError, CstaMessage, MessageOf, SystemStatusValue } from './messages.ts';
 import type { Edition } from './schema.ts';
 import {
   type CstaLogger,
@@ -104,8 +104,15 @@ export interface LinkDownInfo {
 
 export interface CstaLinkEvents {
   up: [info: LinkUpInfo];
+  /**
+   * Every SystemStatus from the PBX (answered already). `enabled` after `initializing` means all
+   * monitors are void and must be started again; `messagesLost` that events may be missing.
+   */
+  systemStatus: [status: SystemStatusValue | undefined];
   down: [info: LinkDownInfo];
   event: [message: CstaMessage, invokeId: string];
+  /** Events the codec does not know or could not decode, as received (see CstaSession). */
+  unknownEvent: [element: Element, invokeId: string, error: CstaDecodeError | undefined];
   /** Requests from the PBX other than SystemStatus (MonitorStop, …); unanswered ones get serviceNotSupported. */
   request: [request: IncomingRequest];
   sent: [invokeId: string, message: CstaMessage];
@@ -195,7 +202,8 @@ export class CstaLink extends EventEmitter<CstaLinkEvents> {
     }
     this.generation++;
     this.dropSocket('link stopped');
-    if (wasUp) this.emit('down', { reason: 'link stopped', wasUp: true, retryInMs: undefined });
+    if (wasUp)
+      this.safely(() => this.emit('down', { reason: 'link stopped', wasUp: true, retryInMs: undefined }));
   }
 
   private connectOnce(): void {
@@ -237,6 +245,10 @@ export class CstaLink extends EventEmitter<CstaLinkEvents> {
         return;
       }
       this.emit('event', message, invokeId);
+    });
+    session.on('unknownEvent', (element, invokeId, error) => {
+      if (this.listenerCount('unknownEvent') > 0) this.emit('unknownEvent', element, invokeId, error);
+      else this.log.warn(`csta: dropped event <${element.name}>: ${error?.message}`);
     });
     session.on('sent', (invokeId, message) => this.emit('sent', invokeId, message));
     session.on('received', (invokeId, root, message) => this.emit('received', invokeId, root, message));
@@ -304,12 +316,13 @@ export class CstaLink extends EventEmitter<CstaLinkEvents> {
     this.stateValue = 'up';
     this.attempt = 0;
     this.scheduleKeepAlive(generation, session, 0);
-    this.emit('up', {
+    const info: LinkUpInfo = {
       systemStatus: this.lastSystemStatus,
       sysStatRegisterID,
       sessionID: this.sessionID,
       ns: session.ns,
-    });
+    };
+    this.safely(() => this.emit('up', info));
   }
 
   private scheduleKeepAlive(generation: number, session: CstaSession, missed: number): void {
@@ -361,6 +374,7 @@ export class CstaLink extends EventEmitter<CstaLinkEvents> {
       this.lastSystemStatus = message.systemStatus ?? this.lastSystemStatus;
       this.gotSystemStatus = true;
       this.systemStatusSeen?.();
+      this.safely(() => this.emit('systemStatus', message.systemStatus));
       return;
     }
     if (this.listenerCount('request') === 0) {
@@ -387,7 +401,16 @@ export class CstaLink extends EventEmitter<CstaLinkEvents> {
     this.log.warn(
       `csta: link to ${this.options.host}:${this.options.port} ${wasUp ? 'down' : 'attempt failed'}: ${reason}${retryInMs === undefined ? '' : `; retry in ${retryInMs} ms`}`,
     );
-    this.emit('down', { reason, wasUp, retryInMs });
+    this.safely(() => this.emit('down', { reason, wasUp, retryInMs }));
+  }
+
+  /** An application listener that throws must not take the link down or escape into a socket handler. */
+  private safely(notify: () => void): void {
+    try {
+      notify();
+    } catch (e) {
+      this.log.warn(`csta: link listener failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   private dropSocket(reason: string): void {

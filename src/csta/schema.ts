@@ -153,9 +153,14 @@ function isBlank(s: string): boolean {
 
 // ---- leaf codecs -------------------------------------------------------------------------------------
 
-/** Text content, exactly as sent (DeviceIDs, callIDs, free text). */
+/** Text content, exactly as sent (DeviceIDs, callIDs, free text). Child elements are an error, not dropped. */
 export const text: Codec<string> = {
-  decode: (el) => el.text(),
+  decode: (el, ctx) => {
+    if (el.children.some((c) => typeof c !== 'string')) {
+      throw new CstaDecodeError(`${ctx.path}: text expected, found child elements`);
+    }
+    return el.text();
+  },
   encode: (el, value) => {
     if (value !== '') el.append(value);
   },

@@ -49,6 +49,10 @@ export interface CstaServerConnectionOptions {
   /** Longest ECMA-354 session duration granted, seconds (default 600). */
   maxSessionDurationS?: number;
   maxFrameBytes?: number;
+  /** Drop output to a client that stops reading beyond this many bytes (default 8 MiB). */
+  maxWriteBufferBytes?: number;
+  /** Close a connection silent for this long (clients send keep-alives); default: never. */
+  idleTimeoutMs?: number;
 }
 
 export interface CstaServerConnectionEvents {
@@ -89,6 +93,10 @@ export class CstaServerConnection extends EventEmitter<CstaServerConnectionEvent
         adoptPeerNamespace: false,
         ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
         ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
+        ...(options.maxWriteBufferBytes === undefined
+          ? {}
+          : { maxWriteBufferBytes: options.maxWriteBufferBytes }),
+        ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
         onRequest: (request) => this.handle(request),
       },
       this.log,
@@ -96,7 +104,11 @@ export class CstaServerConnection extends EventEmitter<CstaServerConnectionEvent
     this.session = session;
     session.on('event', (message) => this.emit('event', message));
     this.closed = closed.then((reason) => {
-      this.emit('close', reason);
+      try {
+        this.emit('close', reason);
+      } catch (e) {
+        this.log.warn(`csta: 'close' listener failed: ${(e as Error).message}`);
+      }
       return reason;
     });
     if (options.greet ?? true) {
@@ -107,9 +119,9 @@ export class CstaServerConnection extends EventEmitter<CstaServerConnectionEvent
     }
   }
 
-  /** Sends an event (invokeID 9999). */
-  sendEvent(message: CstaMessage): void {
-    this.session.sendEvent(message);
+  /** Sends an event (invokeID 9999); false when the connection is gone. */
+  sendEvent(message: CstaMessage): boolean {
+    return this.session.sendEvent(message);
   }
 
   /** Sends a request to the client (MonitorStop, SystemStatus, …). */
@@ -214,7 +226,12 @@ export class CstaServer extends EventEmitter<CstaServerEvents> {
       const connection = new CstaServerConnection(socket, options);
       this.connections.add(connection);
       void connection.closed.then(() => this.connections.delete(connection));
-      this.emit('connection', connection);
+      try {
+        this.emit('connection', connection);
+      } catch (e) {
+        (options.log ?? silentLogger).warn(`csta: 'connection' listener failed: ${(e as Error).message}`);
+        connection.close();
+      }
     });
   }
 

@@ -8,18 +8,20 @@
  * another, correlating by SIP transaction and passing a made-up invokeID.
  */
 import { EventEmitter } from 'node:events';
-import { XmlError } from '../xml/index.ts';
+import { type Element, serialize, XmlError } from '../xml/index.ts';
 import {
   DEFAULT_EDITION,
   describeErrorCode,
   EDITION_NAMESPACES,
   editionOf,
+  type ParsedMessage,
   parseMessage,
   serializeMessage,
+  XML_DECLARATION,
 } from './codec.ts';
 import { classifyRoot, EVENT_INVOKE_ID, PendingRequests } from './invoke.ts';
 import type { CstaErrorCode, CstaMessage, MessageName, MessageOf } from './messages.ts';
-import { CstaDecodeError, type Edition } from './schema.ts';
+import { CstaDecodeError, type Edition, retarget } from './schema.ts';
 
 export interface CstaLogger {
   debug(message: string): void;
@@ -72,8 +74,12 @@ export interface IncomingRequest {
   /** Undefined when the root is unknown or the message did not decode (see `error`). */
   message: CstaMessage | undefined;
   error: CstaDecodeError | undefined;
+  /** The request as received (for proxies and services this codec does not know). */
+  element: Element;
   readonly answered: boolean;
   reply(response: CstaMessage): void;
+  /** Answers with a ready-made element (moved to the session's namespace when it is a CSTA one). */
+  replyElement(response: Element): void;
   fail(code: CstaErrorCode): void;
 }
 
@@ -89,10 +95,17 @@ export interface CstaSessionOptions {
   log?: CstaLogger;
   /** Requests from the peer; without a handler they are answered with serviceNotSupported. */
   onRequest?: RequestHandler;
+  /**
+   * Hand requests this codec cannot decode to onRequest too (message undefined, element set), for a
+   * proxy; by default they are answered serviceNotSupported / invalidParameterValue here.
+   */
+  deliverUndecodedRequests?: boolean;
 }
 
 export interface CstaSessionEvents {
   event: [message: CstaMessage, invokeId: string];
+  /** An event this codec does not know or could not decode, as received. */
+  unknownEvent: [element: Element, invokeId: string, error: CstaDecodeError | undefined];
   /** Every message sent and received, for tracing and tools. */
   sent: [invokeId: string, message: CstaMessage];
   received: [invokeId: string, root: string, message: CstaMessage | undefined];
@@ -100,7 +113,9 @@ export interface CstaSessionEvents {
 
 export class CstaSession extends EventEmitter<CstaSessionEvents> {
   private readonly sendXml: (invokeId: string, xml: string) => void;
-  private readonly pending = new PendingRequests<CstaMessage>();
+  private readonly pending = new PendingRequests<ParsedMessage>();
+  /** invokeIDs of requests sent with requestElement: any answer resolves them. */
+  private readonly rawRequests = new Set<string>();
   private readonly adopt: boolean;
   private readonly requestTimeoutMs: number;
   private readonly log: CstaLogger;
@@ -110,6 +125,7 @@ export class CstaSession extends EventEmitter<CstaSessionEvents> {
   ns: string;
   edition: Edition;
   private adopted = false;
+  private readonly deliverUndecoded: boolean;
 
   constructor(options: CstaSessionOptions) {
     super();
@@ -120,6 +136,7 @@ export class CstaSession extends EventEmitter<CstaSessionEvents> {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.log = options.log ?? silentLogger;
     this.onRequest = options.onRequest;
+    this.deliverUndecoded = options.deliverUndecodedRequests ?? false;
   }
 
   get outstanding(): number {
@@ -147,13 +164,47 @@ export class CstaSession extends EventEmitter<CstaSessionEvents> {
     } catch (e) {
       this.pending.reject(invokeId, e as Error);
     }
-    return result as Promise<MessageOf<ResponseName<K>>>;
+    return result.then((parsed) => parsed.message as MessageOf<ResponseName<K>>);
   }
 
-  /** Sends an unsolicited event (invokeID 9999). */
-  sendEvent(message: CstaMessage): void {
-    if (this.closedReason !== undefined) return;
-    this.write(EVENT_INVOKE_ID, message);
+  /**
+   * Sends any request element (a gateway forwarding what its client sent, a service this codec does
+   * not model) and resolves with whatever answers it, CSTAErrorCode included. Rejects only on
+   * timeout, close or transport failure.
+   */
+  requestElement(element: Element, options: { timeoutMs?: number } = {}): Promise<ParsedMessage> {
+    if (this.closedReason !== undefined) {
+      return Promise.reject(new CstaProtocolError(`session closed: ${this.closedReason}`));
+    }
+    const { invokeId, result } = this.pending.start(element.name, options.timeoutMs ?? this.requestTimeoutMs);
+    this.rawRequests.add(invokeId);
+    const cleanup = () => this.rawRequests.delete(invokeId);
+    try {
+      this.sendXml(invokeId, XML_DECLARATION + serialize(this.toOwnNamespace(element), null));
+    } catch (e) {
+      this.pending.reject(invokeId, e as Error);
+    }
+    return result.finally(cleanup);
+  }
+
+  /**
+   * Sends an unsolicited event (invokeID 9999). False when the session or its transport is closed
+   * (events to a gone peer are dropped, not thrown at the sender). Encoding errors are thrown.
+   */
+  sendEvent(message: CstaMessage): boolean {
+    if (this.closedReason !== undefined) return false;
+    const xml = serializeMessage(message, { ns: this.ns, edition: this.edition });
+    try {
+      this.sendXml(EVENT_INVOKE_ID, xml);
+    } catch (e) {
+      // A closed transport is routine; anything else (a body too large for a frame) is worth a warning.
+      const text = `csta: event ${message.name} not sent: ${(e as Error).message}`;
+      if (/closed/.test((e as Error).message)) this.log.debug(text);
+      else this.log.warn(text);
+      return false;
+    }
+    this.safeEmit('sent', EVENT_INVOKE_ID, message);
+    return true;
   }
 
   /** Feeds one received document. Never throws: bad input is logged and dropped or answered. */
@@ -172,23 +223,30 @@ export class CstaSession extends EventEmitter<CstaSessionEvents> {
       return;
     }
     const { root, message, error } = parsed;
+    const known = message !== undefined;
     if (this.adopt && !this.adopted && editionOf(root.ns) !== undefined) {
       this.adopted = true;
       this.ns = root.ns;
       this.edition = editionOf(root.ns)!;
     }
-    this.emit('received', invokeId, root.name, message);
+    this.safeEmit('received', invokeId, root.name, message);
     switch (classifyRoot(root.name)) {
       case 'event':
-        if (message === undefined) this.log.warn(`csta: dropped event <${root.name}>: ${error?.message}`);
-        else this.emit('event', message, invokeId);
+        if (!known) {
+          if (this.listenerCount('unknownEvent') === 0) {
+            this.log.warn(`csta: dropped event <${root.name}>: ${error?.message}`);
+          }
+          this.safeEmit('unknownEvent', root, invokeId, error);
+        } else {
+          this.safeEmit('event', message, invokeId);
+        }
         return;
       case 'response':
       case 'error':
-        this.settle(invokeId, root.name, message, error);
+        this.settle(invokeId, parsed);
         return;
       case 'request':
-        this.dispatchRequest(invokeId, root.name, message, error);
+        this.dispatchRequest(invokeId, parsed);
         return;
     }
   }
@@ -200,19 +258,36 @@ export class CstaSession extends EventEmitter<CstaSessionEvents> {
     this.pending.cancelAll(`CSTA session closed: ${reason}`);
   }
 
+  /** A failing listener is the application's bug: log it, and keep the link and other listeners going. */
+  private safeEmit<E extends keyof CstaSessionEvents>(event: E, ...args: CstaSessionEvents[E]): void {
+    for (const listener of this.rawListeners(event)) {
+      try {
+        (listener as (...a: CstaSessionEvents[E]) => void)(...args);
+      } catch (e) {
+        this.log.warn(`csta: '${event}' listener failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+
   private write(invokeId: string, message: CstaMessage): void {
     const xml = serializeMessage(message, { ns: this.ns, edition: this.edition });
     this.sendXml(invokeId, xml);
-    this.emit('sent', invokeId, message);
+    this.safeEmit('sent', invokeId, message);
   }
 
-  private settle(
-    invokeId: string,
-    root: string,
-    message: CstaMessage | undefined,
-    error: CstaDecodeError | undefined,
-  ): void {
+  /** CSTA-namespace (or unqualified) elements move to the namespace this session writes. */
+  private toOwnNamespace(element: Element): Element {
+    return element.ns === '' || editionOf(element.ns) !== undefined ? retarget(element, this.ns) : element;
+  }
+
+  private settle(invokeId: string, parsed: ParsedMessage): void {
+    const { message, error } = parsed;
+    const root = parsed.root.name;
     const request = this.pending.requestName(invokeId);
+    if (request !== undefined && this.rawRequests.has(invokeId)) {
+      this.pending.resolve(invokeId, parsed);
+      return;
+    }
     if (request === undefined) {
       this.log.warn(`csta: <${root}> with invokeID ${invokeId} answers no outstanding request; dropped`);
       return;
@@ -230,21 +305,19 @@ export class CstaSession extends EventEmitter<CstaSessionEvents> {
       this.pending.reject(invokeId, new CstaProtocolError(`${request} was answered with <${message.name}>`));
       return;
     }
-    this.pending.resolve(invokeId, message);
+    this.pending.resolve(invokeId, parsed);
   }
 
-  private dispatchRequest(
-    invokeId: string,
-    root: string,
-    message: CstaMessage | undefined,
-    error: CstaDecodeError | undefined,
-  ): void {
+  private dispatchRequest(invokeId: string, parsed: ParsedMessage): void {
+    const { message, error } = parsed;
+    const root = parsed.root.name;
     let answered = false;
     const request: IncomingRequest = {
       invokeId,
       root,
       message,
       error,
+      element: parsed.root,
       get answered() {
         return answered;
       },
@@ -253,13 +326,18 @@ export class CstaSession extends EventEmitter<CstaSessionEvents> {
         answered = true;
         this.write(invokeId, response);
       },
+      replyElement: (response) => {
+        if (answered) throw new Error(`request ${root} (${invokeId}) was already answered`);
+        answered = true;
+        this.sendXml(invokeId, XML_DECLARATION + serialize(this.toOwnNamespace(response), null));
+      },
       fail: (code) => {
         if (answered) throw new Error(`request ${root} (${invokeId}) was already answered`);
         answered = true;
         this.answerError(invokeId, code);
       },
     };
-    if (message === undefined) {
+    if (message === undefined && !(this.deliverUndecoded && this.onRequest !== undefined)) {
       this.log.warn(`csta: cannot serve <${root}> (invokeID ${invokeId}): ${error?.message}`);
       request.fail(
         error?.name === 'UnknownMessageError'

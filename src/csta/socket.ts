@@ -9,6 +9,13 @@ import { type CstaLogger, CstaSession, type CstaSessionOptions } from './session
 export interface FramedSessionOptions extends Omit<CstaSessionOptions, 'send'> {
   /** Largest accepted frame, header included (default 65 535). */
   maxFrameBytes?: number;
+  /**
+   * Output queued for a peer that does not read; over this the connection is dropped rather than
+   * letting memory grow (default 8 MiB).
+   */
+  maxWriteBufferBytes?: number;
+  /** Close the connection after this long without any traffic (default: never). */
+  idleTimeoutMs?: number;
 }
 
 export interface FramedSession {
@@ -23,6 +30,8 @@ export interface FramedSession {
  */
 export function attachSession(socket: Socket, options: FramedSessionOptions, log: CstaLogger): FramedSession {
   let closeReason: string | undefined;
+  let corked = false;
+  const maxWriteBuffer = options.maxWriteBufferBytes ?? 8 * 1024 * 1024;
   let resolveClosed!: (reason: string) => void;
   const closed = new Promise<string>((resolve) => {
     resolveClosed = resolve;
@@ -32,6 +41,22 @@ export function attachSession(socket: Socket, options: FramedSessionOptions, log
     log,
     send: (invokeId, xml) => {
       if (socket.destroyed || !socket.writable) throw new Error('socket is closed');
+      // Frames written in one tick leave in one segment: a burst of events costs one syscall.
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        process.nextTick(() => {
+          corked = false;
+          socket.uncork();
+          // What the kernel did not take now waits for the peer to read.
+          if (socket.writableLength > maxWriteBuffer && !socket.destroyed) {
+            const queued = socket.writableLength;
+            log.warn(`csta: peer is not reading (${queued} bytes queued); closing the connection`);
+            finish(`peer is not reading: ${queued} bytes queued`);
+            socket.destroy();
+          }
+        });
+      }
       socket.write(encodeFrame(invokeId, xml));
     },
   });
@@ -65,6 +90,14 @@ export function attachSession(socket: Socket, options: FramedSessionOptions, log
     }
   });
   socket.on('error', (e) => finish(`socket error: ${e.message}`));
+  if (options.idleTimeoutMs !== undefined && options.idleTimeoutMs > 0) {
+    const idle = options.idleTimeoutMs;
+    socket.setTimeout(idle, () => {
+      log.warn(`csta: no traffic for ${idle} ms; closing the connection`);
+      finish(`no traffic for ${idle} ms`);
+      socket.destroy();
+    });
+  }
   socket.on('close', () => {
     const partial = splitter.bufferedBytes;
     finish(

@@ -306,6 +306,21 @@ describe('documented variants', () => {
     }
   });
 
+  it('text fields with child elements are an error (required) or kept unparsed (optional), never emptied', () => {
+    const bad = parseMessage(
+      `<MakeCall xmlns="${ED4}"><callingDevice><deviceIdentifier>201</deviceIdentifier></callingDevice><calledDirectoryNumber>202</calledDirectoryNumber></MakeCall>`,
+    );
+    assert.match(bad.error?.message ?? '', /MakeCall\/callingDevice: text expected, found child elements/);
+    const xml = `<SetForwarding xmlns="${ED4}"><device>202</device><activateForward>true</activateForward><forwardDN><x>203</x></forwardDN></SetForwarding>`;
+    const m = decodeXml(xml) as MessageOf<'SetForwarding'>;
+    assert.equal(m.forwardDN, undefined);
+    assert.equal(canon(parseDocument(roundTrip(xml))), canon(parseDocument(xml)));
+    const deflect = decodeXml(
+      `<DeflectCall xmlns="${ED4}"><callToBeDiverted><callID>c1</callID></callToBeDiverted><newDestination><deviceIdentifier>203</deviceIdentifier></newDestination></DeflectCall>`,
+    ) as MessageOf<'DeflectCall'>;
+    assert.equal(deflect.newDestination, '203');
+  });
+
   it('systemResourceAvailability is read, systemResourceAvailibility is written', () => {
     const xml = `<CSTAErrorCode xmlns="${ED4}"><systemResourceAvailability>deviceOutOfService</systemResourceAvailability></CSTAErrorCode>`;
     const m = decodeXml(xml) as MessageOf<'CSTAErrorCode'>;
@@ -377,6 +392,29 @@ describe('documented variants', () => {
     assert.doesNotMatch(serializeMessage(fwd, { edition: 'ed4' }), /ringDuration/);
   });
 
+  it('EstablishedEvent originatinNIDConnection (XSD misspelling) passes through verbatim, never produced', () => {
+    const xml = REFERENCE_EXAMPLES.find((f) => f.name === 'EstablishedEvent')!.xml.replace(
+      '<localConnectionInfo>',
+      '<originatinNIDConnection><callID>n1</callID></originatinNIDConnection><localConnectionInfo>',
+    );
+    const m = decodeXml(xml) as MessageOf<'EstablishedEvent'>;
+    assert.equal(m.$unknown?.[0]?.element.name, 'originatinNIDConnection');
+    assert.equal(canon(parseDocument(roundTrip(xml))), canon(parseDocument(xml)));
+    const { $unknown: _, ...fresh } = m;
+    assert.doesNotMatch(serializeMessage(fresh as CstaMessage, { edition: 'ed6' }), /NIDConnection/);
+  });
+
+  it('error values beyond the reference list (full XSD lists) are kept', () => {
+    const m = decodeXml(
+      `<CSTAErrorCode xmlns="${ED4}"><operation>invalidActiveCallID</operation></CSTAErrorCode>`,
+    ) as MessageOf<'CSTAErrorCode'>;
+    assert.equal(describeErrorCode(m), 'operation/invalidActiveCallID');
+    const logs: string[] = [];
+    const odd = decodeXml(`<CSTAErrorCode xmlns="${ED4}"><operation>bogus</operation></CSTAErrorCode>`, logs);
+    assert.equal(describeErrorCode(odd as MessageOf<'CSTAErrorCode'>), 'operation/generic');
+    assert.equal(logs.length, 1);
+  });
+
   it('OpenScape Voice deviceIdentifier values keep their escaped text and attributes', () => {
     const xml = `<EstablishedEvent xmlns="${ED4}"><monitorCrossRefID>m</monitorCrossRefID><establishedConnection><callID>FF000100000000002D65C85C1C750000</callID><deviceID typeOfNumber="explicitPublic:subscriber">7868772298</deviceID></establishedConnection><answeringDevice><deviceIdentifier>N&lt;7868772298&gt;Line71001;displayNumber=7868772298;uid=x</deviceIdentifier></answeringDevice><callingDevice><deviceIdentifier>N&lt;302118840100&gt;;noa=nk</deviceIdentifier></callingDevice><calledDevice><deviceIdentifier>7868772298</deviceIdentifier></calledDevice><lastRedirectionDevice><notKnown/></lastRedirectionDevice><cause>enteringDistribution</cause><servicesPermitted><callControlServices><clearConnection>true</clearConnection></callControlServices><callAssociatedServices/><mediaAttachementServices/></servicesPermitted><networkCalledDevice><deviceIdentifier>N&lt;1&gt;</deviceIdentifier></networkCalledDevice><associatedCallingDevice><notKnown/></associatedCallingDevice><extensions><privateData><private><scx:staticOndDN xmlns:scx="http://www.siemens.com/schema/csta">4711</scx:staticOndDN></private></privateData></extensions></EstablishedEvent>`;
     const m = decodeXml(xml) as MessageOf<'EstablishedEvent'>;
@@ -386,6 +424,52 @@ describe('documented variants', () => {
     assert.equal(privateDataOf(m)[0]?.ns, 'http://www.siemens.com/schema/csta');
     assert.equal(canon(parseDocument(roundTrip(xml))), canon(parseDocument(xml)));
   });
+});
+
+describe('services beyond the reference list', () => {
+  const cases: CstaMessage[] = [
+    {
+      name: 'AlternateCall',
+      heldCall: { callID: 'c1', deviceID: '201' },
+      activeCall: { callID: 'c2', deviceID: '201' },
+    },
+    {
+      name: 'ReconnectCall',
+      activeCall: { callID: 'c2', deviceID: '201' },
+      heldCall: { callID: 'c1', deviceID: '201' },
+    },
+    {
+      name: 'GenerateDigits',
+      connectionToSendDigits: { callID: 'c1', deviceID: '201' },
+      charactersToSend: '12#',
+    },
+    {
+      name: 'QueuedEvent',
+      monitorCrossRefID: 'm',
+      queuedConnection: { callID: 'c1', deviceID: '300' },
+      queue: { deviceIdentifier: '300' },
+      callingDevice: { deviceIdentifier: '201' },
+      calledDevice: { deviceIdentifier: '300' },
+      lastRedirectionDevice: { notRequired: true },
+      numberQueued: 2,
+      localConnectionInfo: 'connected',
+      cause: 'enteringDistribution',
+    },
+    {
+      name: 'DigitsDialedEvent',
+      monitorCrossRefID: 'm',
+      dialingConnection: { callID: 'c1', deviceID: '201' },
+      dialingDevice: { deviceIdentifier: '201' },
+      dialingSequence: '20',
+      cause: 'normal',
+    },
+  ];
+  for (const message of cases) {
+    it(`${message.name} encodes in XSD order and decodes back`, () => {
+      const xml = serializeMessage(message, { edition: 'ed3' });
+      assert.deepEqual(decodeXml(xml), message);
+    });
+  }
 });
 
 describe('unknown content survives decode and encode', () => {

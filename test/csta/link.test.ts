@@ -132,6 +132,18 @@ describe('CstaLink against CstaServerConnection', () => {
     assert.equal(connections[0]?.sysStatRegisterID, info.sysStatRegisterID);
   });
 
+  it('a server that does not speak first (Avaya style): registers after the wait, no status', async (t) => {
+    const { port } = await startServer(t, { greet: false });
+    const link = startLink(t, { port, awaitSystemStatusMs: 50 });
+    const sent: string[] = [];
+    link.on('sent', (_id, m) => sent.push(m.name));
+    const info = await nextEvent<LinkUpInfo>(link, 'up');
+    assert.equal(info.systemStatus, undefined);
+    assert.ok(info.sysStatRegisterID);
+    assert.deepEqual(sent, ['SystemRegister']);
+    assert.equal(info.ns, EDITION_NAMESPACES.ed4);
+  });
+
   it('requests, typed responses, CSTAErrorCode, events and requests from the server', async (t) => {
     const { server, port } = await startServer(t);
     let connection: CstaServerConnection | undefined;
@@ -364,5 +376,110 @@ describe('fault injection', () => {
       ['0008', 'CSTAErrorCode', 'operation/generic'],
       ['0009', 'CSTAErrorCode', 'operation/serviceNotSupported'],
     ]);
+  });
+
+  it('server side: a client that stops reading is dropped at the write-buffer cap', async (t) => {
+    const { server, port } = await startServer(t, { greet: false, maxWriteBufferBytes: 256 * 1024 });
+    const reasons: string[] = [];
+    let sent = 0;
+    server.on('connection', (c) => {
+      c.on('close', (r) => reasons.push(r));
+      const pump = () => {
+        // Bounded: the kernel buffers on loopback hold a few MB at most.
+        for (let i = 0; i < 200 && sent < 100_000; i++) {
+          if (!c.sendEvent(DELIVERED)) return;
+          sent++;
+        }
+        if (sent < 100_000) setImmediate(pump);
+      };
+      pump();
+    });
+    const client = await rawClient(t, port);
+    client.socket.pause();
+    await waitUntil(() => reasons.length === 1, 20_000, 'server drops the reader');
+    assert.match(reasons[0]!, /peer is not reading: \d+ bytes queued/);
+    assert.ok(sent < 100_000);
+  });
+
+  it('server side: a silent client is closed after the idle timeout', async (t) => {
+    const { server, port } = await startServer(t, { idleTimeoutMs: 100 });
+    const reasons: string[] = [];
+    server.on('connection', (c) => c.on('close', (r) => reasons.push(r)));
+    const client = await rawClient(t, port);
+    await client.closed;
+    await waitUntil(() => reasons.length === 1, 5000, 'server close');
+    assert.equal(reasons[0], 'no traffic for 100 ms');
+    assert.equal(client.frames[0]?.invokeId, '0001', 'the greeting SystemStatus came first');
+  });
+
+  it('link reports every SystemStatus from the PBX (enabled: monitors void)', async (t) => {
+    const { server, port } = await startServer(t);
+    const connections: CstaServerConnection[] = [];
+    server.on('connection', (c) => connections.push(c));
+    const link = startLink(t, { port });
+    await nextEvent(link, 'up');
+    const status = nextEvent<string>(link, 'systemStatus');
+    const answer = await connections[0]!.request({ name: 'SystemStatus', systemStatus: 'enabled' });
+    assert.equal(answer.name, 'SystemStatusResponse');
+    assert.equal(await status, 'enabled');
+  });
+
+  it('listeners that throw (up, connection) neither crash the process nor take the link down', async (t) => {
+    const { server, port } = await startServer(t);
+    let connections = 0;
+    server.on('connection', () => {
+      connections++;
+      if (connections === 1) throw new Error('application bug in connection listener');
+    });
+    const link = startLink(t, { port });
+    link.on('up', () => {
+      throw new Error('application bug in up listener');
+    });
+    await waitUntil(() => link.isUp, 10_000, 'link up on the second connection');
+    assert.equal(connections, 2);
+    const answer = await link.request({ name: 'RequestSystemStatus' });
+    assert.equal(answer.systemStatus, 'normal');
+    assert.equal(link.isUp, true);
+  });
+
+  it('multibyte text travels intact; an event too large for one frame is refused, not sent', async (t) => {
+    const { server, port } = await startServer(t);
+    const connections: CstaServerConnection[] = [];
+    server.on('connection', (c) => connections.push(c));
+    const link = startLink(t, { port });
+    await nextEvent(link, 'up');
+    const name = 'Müller 📞 Ωμέγα';
+    const dnd: CstaMessage = {
+      name: 'DoNotDisturbEvent',
+      monitorCrossRefID: 'm€',
+      device: { deviceIdentifier: name },
+      doNotDisturbOn: true,
+    };
+    const next = nextEvent<CstaMessage>(link, 'event');
+    assert.equal(connections[0]!.sendEvent(dnd), true);
+    assert.deepEqual(await next, dnd);
+    const huge: CstaMessage = { ...dnd, device: { deviceIdentifier: 'é'.repeat(40_000) } } as CstaMessage;
+    assert.equal(connections[0]!.sendEvent(huge), false);
+    const after = nextEvent<CstaMessage>(link, 'event');
+    connections[0]!.sendEvent(dnd);
+    assert.deepEqual(await after, dnd, 'the link still works after the refused event');
+  });
+
+  it('events the codec does not model reach the link as elements', async (t) => {
+    const { server, port } = await startServer(t);
+    const connections: CstaServerConnection[] = [];
+    server.on('connection', (c) => connections.push(c));
+    const link = startLink(t, { port });
+    await nextEvent(link, 'up');
+    const unknown = waitEvent<unknown>(link, 'unknownEvent', 5000);
+    connections[0]!.socket.write(
+      encodeFrame(
+        '9999',
+        `<NetworkReachedEvent xmlns="${EDITION_NAMESPACES.ed4}"><monitorCrossRefID>m</monitorCrossRefID></NetworkReachedEvent>`,
+      ),
+    );
+    const [element, invokeId] = (await unknown) as [{ name: string }, string];
+    assert.equal(element.name, 'NetworkReachedEvent');
+    assert.equal(invokeId, '9999');
   });
 });
