@@ -43,7 +43,9 @@ interface Options {
 
 interface Figures {
   loginsPerSec?: number;
+  cpuMsPerLogin?: number;
   messagesPerSec?: number;
+  cpuUsPerMessage?: number;
   p50Ms?: number;
   p99Ms?: number;
   rssPerConnKiB?: number;
@@ -82,6 +84,13 @@ async function waitForPort(port: number, timeoutMs: number, child: ChildProcess)
     if (Date.now() > deadline) throw new Error(`port ${port} did not open`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** CPU time (user + system) the process has used, in ms (clock ticks of 10 ms on Linux). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function rssKiB(pid: number): number {
@@ -278,7 +287,7 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
 
 // ---- the three measurements ------------------------------------------------------------------------
 
-async function measureLogins(target: Target, o: Options): Promise<number> {
+async function measureLogins(target: Target, o: Options): Promise<{ perSec: number; cpuMsPerLogin: number }> {
   const cache = new Map<string, Buffer>();
   // Warm the client-side cache once so only the server's share of SCRAM is timed.
   const warm = await XmppClient.connect({
@@ -292,6 +301,7 @@ async function measureLogins(target: Target, o: Options): Promise<number> {
     scramCache: cache,
   });
   await warm.close();
+  const cpu0 = cpuMs(target.pid);
   const start = performance.now();
   await pool(o.logins, o.concurrency, async (i) => {
     const c = await XmppClient.connect({
@@ -307,13 +317,14 @@ async function measureLogins(target: Target, o: Options): Promise<number> {
     });
     c.kill();
   });
-  return o.logins / ((performance.now() - start) / 1000);
+  const seconds = (performance.now() - start) / 1000;
+  return { perSec: o.logins / seconds, cpuMsPerLogin: (cpuMs(target.pid) - cpu0) / o.logins };
 }
 
 async function measureMessages(
   target: Target,
   o: Options,
-): Promise<{ perSec: number; p50: number; p99: number }> {
+): Promise<{ perSec: number; p50: number; p99: number; cpuUsPerMessage: number }> {
   const senders = await pool(o.pairs, 32, (i) => rawLogin(target.port, `u${2 * i}`, 's'));
   const receivers = await pool(o.pairs, 32, (i) => rawLogin(target.port, `u${2 * i + 1}`, 'r'));
   const latencies: number[] = [];
@@ -323,6 +334,7 @@ async function measureMessages(
   const done = new Promise<void>((resolve) => {
     resolveDone = resolve;
   });
+  const cpu0 = cpuMs(target.pid);
   const start = performance.now();
   for (let i = 0; i < o.pairs; i++) {
     const sender = senders[i]!;
@@ -361,11 +373,12 @@ async function measureMessages(
   }
   await done;
   const seconds = (performance.now() - start) / 1000;
+  const cpuUsPerMessage = ((cpuMs(target.pid) - cpu0) * 1000) / total;
   for (const c of [...senders, ...receivers]) c.socket.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
-  return { perSec: total / seconds, p50: pct(50), p99: pct(99) };
+  return { perSec: total / seconds, p50: pct(50), p99: pct(99), cpuUsPerMessage };
 }
 
 async function measureMemory(target: Target, o: Options): Promise<{ perConnKiB: number; connected: number }> {
@@ -381,26 +394,32 @@ async function measureMemory(target: Target, o: Options): Promise<{ perConnKiB: 
 
 async function runAgainst(target: Target, o: Options): Promise<Figures> {
   const f: Figures = { errors: [] };
-  try {
-    f.loginsPerSec = await withTimeout(measureLogins(target, o), 'logins');
-  } catch (e) {
-    f.errors.push(`(c) logins: ${(e as Error).message}`);
-  }
-  try {
-    const m = await withTimeout(measureMessages(target, o), 'messages');
-    f.messagesPerSec = m.perSec;
-    f.p50Ms = m.p50;
-    f.p99Ms = m.p99;
-  } catch (e) {
-    f.errors.push(`(b) messages: ${(e as Error).message}`);
-  }
-  try {
-    const m = await withTimeout(measureMemory(target, o), 'connections');
-    f.rssPerConnKiB = m.perConnKiB;
-    f.connections = m.connected;
-  } catch (e) {
-    f.errors.push(`(a) connections: ${(e as Error).message}`);
-  }
+  if (o.logins > 0)
+    try {
+      const l = await withTimeout(measureLogins(target, o), 'logins');
+      f.loginsPerSec = l.perSec;
+      f.cpuMsPerLogin = l.cpuMsPerLogin;
+    } catch (e) {
+      f.errors.push(`(c) logins: ${(e as Error).message}`);
+    }
+  if (o.pairs > 0 && o.messages > 0)
+    try {
+      const m = await withTimeout(measureMessages(target, o), 'messages');
+      f.messagesPerSec = m.perSec;
+      f.p50Ms = m.p50;
+      f.p99Ms = m.p99;
+      f.cpuUsPerMessage = m.cpuUsPerMessage;
+    } catch (e) {
+      f.errors.push(`(b) messages: ${(e as Error).message}`);
+    }
+  if (o.connections > 0)
+    try {
+      const m = await withTimeout(measureMemory(target, o), 'connections');
+      f.rssPerConnKiB = m.perConnKiB;
+      f.connections = m.connected;
+    } catch (e) {
+      f.errors.push(`(a) connections: ${(e as Error).message}`);
+    }
   return f;
 }
 
@@ -462,7 +481,9 @@ export default async function xmppC2s(args: string[]): Promise<void> {
     [`(b) messages/s, ${o.pairs} pairs`, 'messagesPerSec', 'msg/s', true],
     ['(b) latency p50', 'p50Ms', 'ms', false],
     ['(b) latency p99', 'p99Ms', 'ms', false],
+    ['(b) server CPU per message', 'cpuUsPerMessage', 'µs', false],
     ['(c) logins/s (STARTTLS + SCRAM-SHA-1)', 'loginsPerSec', '/s', true],
+    ['(c) server CPU per login', 'cpuMsPerLogin', 'ms', false],
   ];
   console.log(`\n${'measure'.padEnd(44)}${'ours'.padEnd(16)}${'prosody'.padEnd(16)}ours/prosody`);
   for (const [label, key, unit] of rows) {

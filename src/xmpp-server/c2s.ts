@@ -111,9 +111,27 @@ export class C2sConnection implements ClientSession {
 
   // ---- output --------------------------------------------------------------------------------------
 
+  private corked = false;
+
+  /**
+   * Writes are corked until the end of the current tick, so everything one input chunk produces for
+   * this client leaves in one syscall (and one TLS record) instead of one per stanza.
+   */
   private write(data: string): void {
-    if (this.socket.destroyed || !this.socket.writable) return;
-    this.socket.write(data);
+    const socket = this.socket;
+    if (socket.destroyed || !socket.writable) return;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => this.flush(socket));
+    }
+    socket.write(data);
+  }
+
+  private flush(socket: Socket): void {
+    if (!this.corked || socket !== this.socket) return;
+    this.corked = false;
+    socket.uncork();
   }
 
   deliver(stanza: Element): void {
@@ -260,6 +278,11 @@ export class C2sConnection implements ClientSession {
       return;
     }
     this.write(`<proceed xmlns='${NS.tls}'/>`);
+    // <proceed/> must reach the wire in clear before the TLS layer takes over the socket.
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
     // Anything the client sent after <starttls/> in the clear is discarded here (STARTTLS injection).
     this.reader.reset();
     this.headerSent = false;
