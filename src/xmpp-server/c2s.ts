@@ -135,7 +135,13 @@ export class C2sConnection implements ClientSession {
   }
 
   deliver(stanza: Element): void {
-    if (this.closed) return;
+    if (this.closed) {
+      this.log.debug(
+        { stanza: stanza.name, id: stanza.attr('id'), from: stanza.attr('from') },
+        'stanza for a closed session dropped',
+      );
+      return;
+    }
     this.write(serialize(stanza, NS.client));
   }
 

@@ -225,6 +225,7 @@ export class Router {
   fromComponent(stanza: Element): void {
     if (stanza.attr('to') === undefined) {
       if (stanza.name === 'iq') this.serverIq(stanza);
+      else this.drop(stanza, 'component stanza without to');
       return;
     }
     this.route(stanza);
@@ -260,15 +261,18 @@ export class Router {
     if (to.local === '') {
       if (to.resource !== '') {
         if (stanza.name === 'iq') this.bounce(stanza, 'cancel', 'service-unavailable');
+        else this.drop(stanza, 'domain resource');
         return;
       }
-      if (stanza.name === 'iq') this.serverIq(stanza);
       // Messages and presence addressed to the server itself are not for anyone: ignored (§8.5.1 analogue).
+      if (stanza.name === 'iq') this.serverIq(stanza);
+      else this.drop(stanza, 'addressed to the server');
       return;
     }
     if (!this.sessions.has(to.local) && !this.store.hasAccount(to.local)) {
       // §8.5.1: no such account. Presence is ignored (no presence leaks); message and iq get an error.
       if (stanza.name !== 'presence') this.bounce(stanza, 'cancel', 'service-unavailable');
+      else this.drop(stanza, 'no such account');
       return;
     }
     if (to.isBare) this.toBare(stanza, to);
@@ -317,12 +321,14 @@ export class Router {
         if (type === undefined || type === 'normal' || type === 'chat') this.messageToBare(stanza, to.bare());
         else if (type === 'groupchat') this.bounce(stanza, 'cancel', 'service-unavailable');
         // headline and error to an unavailable resource: ignored (§8.5.3.2.1).
+        else this.drop(stanza, 'resource unavailable');
         return;
       case 'iq':
         this.bounce(stanza, 'cancel', 'service-unavailable');
         return;
       default:
         // Available/unavailable/error presence to a resource that is not there: ignored (§8.5.3.2.3).
+        this.drop(stanza, 'resource unavailable');
         return;
     }
   }
@@ -338,7 +344,10 @@ export class Router {
   /** §8.5.2.1.1 message to a bare JID. */
   private messageToBare(stanza: Element, to: Jid): void {
     const type = stanza.attr('type') ?? 'normal';
-    if (type === 'error') return;
+    if (type === 'error') {
+      this.drop(stanza, 'error message to a bare JID');
+      return;
+    }
     if (type === 'groupchat') {
       this.bounce(stanza, 'cancel', 'service-unavailable');
       return;
@@ -346,6 +355,7 @@ export class Router {
     const candidates = this.available(to.local).filter((s) => s.priority >= 0);
     if (type === 'headline') {
       for (const s of candidates) s.deliver(stanza);
+      if (candidates.length === 0) this.drop(stanza, 'headline with no available resource');
       return;
     }
     if (candidates.length === 0) {
@@ -361,7 +371,10 @@ export class Router {
   }
 
   private storeOffline(stanza: Element, to: Jid): void {
-    if (stanza.getChild('body') === undefined && stanza.getChild('subject') === undefined) return;
+    if (stanza.getChild('body') === undefined && stanza.getChild('subject') === undefined) {
+      this.drop(stanza, 'no body to keep offline');
+      return;
+    }
     const copy = new Element('message', NS.client, { ...stanza.attrs, to: to.toString() }, [
       ...stanza.children,
     ]);
@@ -384,6 +397,21 @@ export class Router {
         this.log.error({ err: e }, 'dropping unreadable offline message');
       }
     }
+  }
+
+  /** Stanzas the RFCs say to ignore: not answered, but logged (SPEC.md §5: no silent loss). */
+  private drop(stanza: Element, reason: string): void {
+    this.log.debug(
+      {
+        reason,
+        stanza: stanza.name,
+        type: stanza.attr('type'),
+        from: stanza.attr('from'),
+        to: stanza.attr('to'),
+        id: stanza.attr('id'),
+      },
+      'stanza ignored',
+    );
   }
 
   /** Answers a stanza with an error, unless it is itself an error or an iq result (RFC 6120 §8.3.1). */
