@@ -386,6 +386,8 @@ export class C2sConnection implements ClientSession {
       .then((ok) => {
         if (this.closed) return;
         this.socket.resume();
+        // The exchange was aborted meanwhile (a pipelined <abort/> or second <auth/>): its result is void.
+        if (this.mechanism !== mechanism) return;
         this.saslStep(
           ok
             ? { kind: 'success', data: undefined, username: local, authzid: plain.authzid }
@@ -395,6 +397,7 @@ export class C2sConnection implements ClientSession {
       .catch((e: unknown) => {
         this.log.error({ err: e }, 'PLAIN verification failed');
         this.socket.resume();
+        if (this.closed || this.mechanism !== mechanism) return;
         this.saslFail('temporary-auth-failure');
       });
   }

@@ -203,3 +203,21 @@ test('a second connection cannot use a closed socket to crash the server (garbag
   t.after(() => c.kill());
   assert.ok(c.jid);
 });
+
+test('an <abort/> pipelined behind PLAIN voids the pending verification; a new attempt works', async (t) => {
+  const server = await startServer(t);
+  const raw = await Raw.open(t, server.c2sPort);
+  raw.write(HEADER);
+  await raw.expect(/<\/stream:features>/);
+  const plain = Buffer.from('\0alice\0alicepw').toString('base64');
+  raw.write(`<auth xmlns='${NS.sasl}' mechanism='PLAIN'>${plain}</auth><abort xmlns='${NS.sasl}'/>`);
+  await raw.expect(/<aborted\/>/);
+  raw.write(
+    `<auth xmlns='${NS.sasl}' mechanism='PLAIN'>${Buffer.from('\0alice\0wrong').toString('base64')}</auth>`,
+  );
+  await raw.expect(/<not-authorized\/>/);
+  assert.doesNotMatch(raw.output, /<success/, 'the aborted attempt must not succeed later');
+  raw.write(`<auth xmlns='${NS.sasl}' mechanism='PLAIN'>${plain}</auth>`);
+  await raw.expect(/<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>/);
+  assert.equal(raw.output.match(/<success/g)?.length, 1, 'the aborted attempt did not succeed later');
+});
