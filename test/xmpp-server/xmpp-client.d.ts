@@ -1,5 +1,6 @@
 /** The few parts of @xmpp/client (untyped) that the interop test uses. */
 declare module '@xmpp/client' {
+  export type XmlStanza = XmlElement;
   interface XmlElement {
     name: string;
     attrs: Record<string, string>;
