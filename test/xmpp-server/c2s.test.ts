@@ -221,3 +221,31 @@ test('an <abort/> pipelined behind PLAIN voids the pending verification; a new a
   await raw.expect(/<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>/);
   assert.equal(raw.output.match(/<success/g)?.length, 1, 'the aborted attempt did not succeed later');
 });
+
+test('a configured certificate is used for STARTTLS; a broken one fails at start naming the file', async (t) => {
+  const { mkdtempSync, rmSync, writeFileSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { X509Certificate } = await import('node:crypto');
+  const { ensureSelfSignedCertificate } = await import('../../src/xmpp-server/tls.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'sb-cert-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const files = ensureSelfSignedCertificate(dir, 'example.test');
+  const server = await startServer(t, undefined, { tlsCert: files.certPath, tlsKey: files.keyPath });
+  const raw = await Raw.open(t, server.c2sPort);
+  raw.write(HEADER);
+  await raw.expect(/<\/stream:features>/);
+  raw.write(`<starttls xmlns='${NS.tls}'/>`);
+  await raw.expect(/<proceed/);
+  const { connect } = await import('node:tls');
+  const secure = connect({ socket: raw.socket, rejectUnauthorized: false });
+  t.after(() => secure.destroy());
+  await new Promise<void>((resolve) => secure.once('secureConnect', () => resolve()));
+  const presented = secure.getPeerX509Certificate();
+  assert.equal(presented?.fingerprint256, new X509Certificate(readFileSync(files.certPath)).fingerprint256);
+  const broken = join(dir, 'broken.crt');
+  writeFileSync(broken, 'not a certificate');
+  await assert.rejects(
+    startServer(t, undefined, { tlsCert: broken, tlsKey: files.keyPath }),
+    /broken\.crt: not a PEM certificate/,
+  );
+});
