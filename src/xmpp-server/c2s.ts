@@ -51,6 +51,7 @@ export class C2sConnection implements ClientSession {
   priority = 0;
   presence: Element | undefined;
   rosterRequested = false;
+  carbons = false;
   readonly directed = new Set<string>();
 
   private readonly ctx: C2sContext;

@@ -43,6 +43,8 @@ export interface ClientSession {
   rosterRequested: boolean;
   /** JIDs it sent directed available presence to (RFC 6121 §4.6): they get unavailable when it leaves. */
   readonly directed: Set<string>;
+  /** Enabled XEP-0280 message carbons. */
+  carbons: boolean;
   deliver(stanza: Element): void;
   close(condition: StreamErrorCondition, text?: string): void;
 }
@@ -74,7 +76,27 @@ const PACKAGE_VERSION: string = (() => {
   }
 })();
 
-export const SERVER_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.version, 'msgoffline'];
+export const SERVER_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.version, NS.carbons, 'msgoffline'];
+
+/** XEP-0280 §6: chat messages, and normal ones with a body, unless marked private or already a carbon. */
+function carbonEligible(message: Element): boolean {
+  const type = message.attr('type') ?? 'normal';
+  if (type !== 'chat' && !(type === 'normal' && message.getChild('body') !== undefined)) return false;
+  return (
+    message.getChild('private', NS.carbons) === undefined &&
+    message.getChild('no-copy', NS.hints) === undefined &&
+    message.getChild('received', NS.carbons) === undefined &&
+    message.getChild('sent', NS.carbons) === undefined
+  );
+}
+
+/** A carbon copy (`sent` or `received`) of a message for one of the user's own resources. */
+function carbon(kind: 'sent' | 'received', message: Element, bare: string, to: string): Element {
+  const forwarded = new Element('forwarded', NS.forward, {}, [message]);
+  return new Element('message', NS.client, { from: bare, to, type: message.attr('type') }, [
+    new Element(kind, NS.carbons, {}, [forwarded]),
+  ]);
+}
 
 const hasFrom = (item: RosterItem | undefined) =>
   item !== undefined && (item.subscription === 'from' || item.subscription === 'both');
@@ -207,6 +229,7 @@ export class Router {
         return;
       case 'message':
         if (to === undefined) stanza.setAttr('to', session.jid.bare().toString());
+        this.sentCarbons(session, stanza);
         this.route(stanza);
         return;
       case 'iq':
@@ -314,6 +337,7 @@ export class Router {
     const session = this.session(to);
     if (session !== undefined) {
       session.deliver(stanza);
+      if (stanza.name === 'message') this.receivedCarbons(to.local, stanza, [session]);
       return;
     }
     switch (stanza.name) {
@@ -362,12 +386,26 @@ export class Router {
       this.storeOffline(stanza, to);
       return;
     }
-    if (type === 'chat') {
-      for (const s of candidates) s.deliver(stanza);
-      return;
-    }
     const top = Math.max(...candidates.map((s) => s.priority));
-    for (const s of candidates) if (s.priority === top) s.deliver(stanza);
+    const targets = type === 'chat' ? candidates : candidates.filter((s) => s.priority === top);
+    for (const s of targets) s.deliver(stanza);
+    this.receivedCarbons(to.local, stanza, targets);
+  }
+
+  /** XEP-0280: copies of a message a session sent, for the user's other carbons-enabled resources. */
+  private sentCarbons(sender: ClientSession, message: Element): void {
+    const others = this.sessionsOf(sender.jid.local).filter((s) => s !== sender && s.carbons);
+    if (others.length === 0 || !carbonEligible(message)) return;
+    const bare = sender.jid.bare().toString();
+    for (const s of others) s.deliver(carbon('sent', message, bare, s.jid.toString()));
+  }
+
+  /** XEP-0280: copies of a delivered message for the recipient's other carbons-enabled resources. */
+  private receivedCarbons(local: string, message: Element, deliveredTo: ClientSession[]): void {
+    const others = this.available(local).filter((s) => s.carbons && !deliveredTo.includes(s));
+    if (others.length === 0 || !carbonEligible(message)) return;
+    const bare = `${local}@${this.domain}`;
+    for (const s of others) s.deliver(carbon('received', message, bare, s.jid.toString()));
   }
 
   private storeOffline(stanza: Element, to: Jid): void {
@@ -709,6 +747,17 @@ export class Router {
       else this.replyError(stanza, from, 'cancel', 'service-unavailable');
       return;
     }
+    if (
+      payload.ns === NS.carbons &&
+      self &&
+      type === 'set' &&
+      (payload.name === 'enable' || payload.name === 'disable')
+    ) {
+      const session = this.session(from);
+      if (session !== undefined) session.carbons = payload.name === 'enable';
+      this.reply(iqResult(stanza, NS.client), from);
+      return;
+    }
     if (payload.ns === NS.session && self) {
       this.reply(iqResult(stanza, NS.client), from);
       return;
@@ -780,8 +829,12 @@ export class Router {
       this.reply(reply, from);
       return;
     }
-    if (payload.ns === NS.roster && from.domain === this.domain && from.local !== '') {
-      // A client that addressed its roster request to the domain: treat as its own account.
+    if (
+      (payload.ns === NS.roster || payload.ns === NS.carbons) &&
+      from.domain === this.domain &&
+      from.local !== ''
+    ) {
+      // A client that addressed its roster or carbons request to the domain: treat as its own account.
       this.accountIq(stanza, from.local, from);
       return;
     }

@@ -9,7 +9,7 @@ import { waitUntil } from '../helpers/net.ts';
 import { requirePeer } from '../helpers/peers.ts';
 import { login, presence, startServer } from './harness.ts';
 
-test('profanity logs in with STARTTLS and SCRAM, and receives a chat message', async (t) => {
+test('profanity logs in with STARTTLS and SCRAM, enables carbons, and receives a chat message', async (t) => {
   const tmux = requirePeer('tmux');
   requirePeer('profanity');
   const server = await startServer(t, undefined, { allowPlainLoopback: false });
@@ -50,4 +50,5 @@ test('profanity logs in with STARTTLS and SCRAM, and receives a chat message', a
   bob.send(presence());
   bob.write(`<message to='${jid}' type='chat'><body>hello profanity</body></message>`);
   await waitUntil(() => screen().includes('bob@localhost'), 15_000, 'message notice in profanity');
+  assert.doesNotMatch(screen(), /Server error enabling message carbons/, 'carbons are supported');
 });
