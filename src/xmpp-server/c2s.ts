@@ -200,7 +200,9 @@ export class C2sConnection implements ClientSession {
         out += '</mechanisms>';
       }
     } else {
-      out += `<bind xmlns='${NS.bind}'/><session xmlns='${NS.session}'><optional/></session>`;
+      out +=
+        `<bind xmlns='${NS.bind}'/><session xmlns='${NS.session}'><optional/></session>` +
+        `<ver xmlns='urn:xmpp:features:rosterver'/>`;
     }
     return out;
   }

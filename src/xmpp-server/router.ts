@@ -7,6 +7,7 @@
  * Transport-agnostic: a session is anything with `deliver()`; the TCP c2s code, and later WebSocket and
  * stream-management, plug in through the ClientSession interface.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Element, parseDocument, serialize } from '../xml/index.ts';
@@ -620,11 +621,26 @@ export class Router {
 
   // ---- rosters (RFC 6121 §2) -----------------------------------------------------------------------
 
+  /**
+   * RFC 6121 §2.6 roster version: a digest of the visible roster, so it needs no storage and is the
+   * same for the same roster whatever happened in between.
+   */
+  private rosterVersion(items: RosterItem[]): string {
+    const hash = createHash('sha1');
+    for (const item of items) {
+      if (!item.listed) continue;
+      hash.update(JSON.stringify([item.jid, item.name ?? null, item.subscription, item.ask, item.groups]));
+    }
+    return hash.digest('base64url').slice(0, 20);
+  }
+
   private rosterPush(local: string, item: RosterItem | undefined, jid: string): void {
-    for (const s of this.sessionsOf(local)) {
-      if (!s.rosterRequested) continue;
+    const interested = this.sessionsOf(local).filter((s) => s.rosterRequested);
+    if (interested.length === 0) return;
+    const ver = this.rosterVersion(this.store.getRoster(local));
+    for (const s of interested) {
       const iq = new Element('iq', NS.client, { type: 'set', id: newStanzaId(), to: s.jid.toString() });
-      const query = iq.c('query', {}, NS.roster);
+      const query = iq.c('query', { ver }, NS.roster);
       query.append(
         item === undefined
           ? new Element('item', NS.roster, { jid, subscription: 'remove' })
@@ -639,9 +655,14 @@ export class Router {
     const session = this.session(requester);
     if (type === 'get') {
       if (session !== undefined) session.rosterRequested = true;
+      const items = this.store.getRoster(local);
+      const ver = this.rosterVersion(items);
       const reply = iqResult(stanza, NS.client);
-      const q = reply.c('query', {}, NS.roster);
-      for (const item of this.store.getRoster(local)) if (item.listed) q.append(itemElement(item));
+      // Unchanged since the client's cached version: an empty result (RFC 6121 §2.6.3).
+      if (query.attr('ver') !== ver) {
+        const q = reply.c('query', query.attr('ver') === undefined ? {} : { ver }, NS.roster);
+        for (const item of items) if (item.listed) q.append(itemElement(item));
+      }
       this.reply(reply, requester);
       return;
     }
