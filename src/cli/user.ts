@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig } from '../config/config.ts';
 import { type JidError, prepLocalpart } from '../xmpp/jid.ts';
 import { openStore } from '../xmpp-server/server.ts';
-import { credentialsFor } from '../xmpp-server/store.ts';
+import { credentialsFor, ExtensionInUseError } from '../xmpp-server/store.ts';
 import { dataDirFor } from './xmpp.ts';
 
 const USAGE = `Usage: switchboard user <command> [--config FILE] [--data DIR]
@@ -146,6 +146,12 @@ export async function run(argv: string[]): Promise<number> {
         console.error(`switchboard user: unknown command '${command}'\n\n${USAGE}`);
         return 2;
     }
+  } catch (e) {
+    if (e instanceof ExtensionInUseError) {
+      console.error(`switchboard user: ${e.message}`);
+      return 1;
+    }
+    throw e;
   } finally {
     store.close();
   }

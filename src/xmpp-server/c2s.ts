@@ -1,22 +1,16 @@
 /**
- * One client-to-server connection over TCP (RFC 6120): stream negotiation (§4), STARTTLS (§5), SASL
- * (§6), resource binding (§7), the optional session element (RFC 3921 leftover, still sent by old
- * clients), stream errors and the closing handshake (§4.4, §4.9). Once bound, stanzas go to the Router.
+ * One client-to-server connection (RFC 6120): stream negotiation (§4), STARTTLS (§5), SASL (§6),
+ * resource binding (§7), the optional session element (RFC 3921 leftover, still sent by old clients),
+ * stream errors and the closing handshake (§4.4, §4.9). Once bound, stanzas go to the Router.
+ * Framing and I/O belong to a ClientTransport (TCP today: tcp-transport.ts).
  *
  * Nothing thrown by protocol handling leaves this class: errors become stream errors or stanza errors.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { type SecureContext, TLSSocket } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import {
-  type Element,
-  escapeAttr,
-  POST_AUTH_LIMITS,
-  serialize,
-  type XmlError,
-  XmlStreamReader,
-} from '../xml/index.ts';
+import { type Element, escapeText, POST_AUTH_LIMITS, type XmlError } from '../xml/index.ts';
 import { Jid, prepDomainpart, prepLocalpart, prepResourcepart, tryParseJid } from '../xmpp/jid.ts';
 import { NS } from '../xmpp/ns.ts';
 import {
@@ -28,10 +22,10 @@ import {
   ScramServer,
   verifyPassword,
 } from '../xmpp/sasl.ts';
-import { errorReply, iqResult, type StreamErrorCondition, streamErrorXml } from '../xmpp/stanza.ts';
+import { errorReply, iqResult, type StreamErrorCondition } from '../xmpp/stanza.ts';
 import type { ClientSession, Router } from './router.ts';
 import type { Store } from './store.ts';
-
+import { type ClientTransport, TcpTransport, type TransportEvents } from './tcp-transport.ts';
 export interface C2sContext {
   domain: string;
   router: Router;
@@ -46,8 +40,6 @@ export interface C2sContext {
 
 const MECHANISMS = ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'];
 const MAX_SASL_FAILURES = 3;
-/** How long we wait for the peer's closing tag after sending ours (RFC 6120 §4.4). */
-const CLOSE_GRACE_MS = 2000;
 
 export function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;
@@ -59,41 +51,41 @@ export class C2sConnection implements ClientSession {
   priority = 0;
   presence: Element | undefined;
   rosterRequested = false;
+  carbons = false;
   readonly directed = new Set<string>();
 
   private readonly ctx: C2sContext;
-  private readonly raw: Socket;
-  private socket: Socket;
-  private readonly reader: XmlStreamReader;
+  private readonly transport: ClientTransport;
   private readonly log: Logger;
-  private secure = false;
   private headerSent = false;
   private closed = false;
-  private closeTimer: NodeJS.Timeout | undefined;
   private username: string | undefined;
   private boundJid: Jid | undefined;
   private mechanism: { name: string; scram: ScramServer | undefined } | undefined;
   private saslFailures = 0;
   private lang = 'en';
 
-  constructor(socket: Socket, ctx: C2sContext) {
+  /** A connection over `socket` (TCP), or over the transport `makeTransport` builds (WebSocket). */
+  constructor(
+    socket: Socket | undefined,
+    ctx: C2sContext,
+    makeTransport?: (events: TransportEvents, log: Logger) => ClientTransport,
+  ) {
     this.ctx = ctx;
-    this.raw = socket;
-    this.socket = socket;
-    this.log = ctx.log.child({ remote: `${socket.remoteAddress}:${socket.remotePort}` });
-    this.reader = new XmlStreamReader(
-      {
-        onStreamStart: (root) => this.guard(() => this.onStreamStart(root)),
-        onStanza: (el) => this.guard(() => this.onStanza(el)),
-        onStreamEnd: () => this.guard(() => this.onStreamEnd()),
-        onError: (err) => this.onXmlError(err),
-      },
-      { root: { name: 'stream', ns: NS.stream } },
+    this.log = ctx.log.child(
+      socket === undefined ? {} : { remote: `${socket.remoteAddress}:${socket.remotePort}` },
     );
-    socket.setNoDelay(true);
-    socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
-    socket.on('close', () => this.onSocketClose());
-    socket.on('data', (chunk: Buffer) => this.reader.feed(chunk));
+    const events: TransportEvents = {
+      onStreamStart: (root) => this.guard(() => this.onStreamStart(root)),
+      onStanza: (el) => this.guard(() => this.onStanza(el)),
+      onStreamEnd: () => this.guard(() => this.onStreamEnd()),
+      onError: (err) => this.onXmlError(err),
+      onClose: () => this.onTransportClose(),
+    };
+    if (makeTransport !== undefined) this.transport = makeTransport(events, this.log);
+    else if (socket !== undefined)
+      this.transport = new TcpTransport(socket, events, ctx.secureContext, this.log);
+    else throw new Error('a socket or a transport is required');
   }
 
   get jid(): Jid {
@@ -106,28 +98,24 @@ export class C2sConnection implements ClientSession {
   }
 
   get isSecure(): boolean {
-    return this.secure;
+    return this.transport.secure;
   }
 
   // ---- output --------------------------------------------------------------------------------------
 
-  private write(data: string): void {
-    if (this.socket.destroyed || !this.socket.writable) return;
-    this.socket.write(data);
-  }
-
   deliver(stanza: Element): void {
-    if (this.closed) return;
-    this.write(serialize(stanza, NS.client));
+    if (this.closed) {
+      this.log.debug(
+        { stanza: stanza.name, id: stanza.attr('id'), from: stanza.attr('from') },
+        'stanza for a closed session dropped',
+      );
+      return;
+    }
+    this.transport.sendStanza(stanza);
   }
 
   private sendHeader(to: string | undefined): void {
-    const id = randomUUID();
-    this.write(
-      `<?xml version='1.0'?><stream:stream xmlns='${NS.client}' xmlns:stream='${NS.stream}' id='${id}'` +
-        ` from='${escapeAttr(this.ctx.domain)}'${to === undefined ? '' : ` to='${escapeAttr(to)}'`}` +
-        ` version='1.0' xml:lang='${escapeAttr(this.lang)}'>`,
-    );
+    this.transport.openStream({ id: randomUUID(), from: this.ctx.domain, to, lang: this.lang });
     this.headerSent = true;
   }
 
@@ -138,13 +126,10 @@ export class C2sConnection implements ClientSession {
     if (!this.headerSent) this.sendHeader(undefined);
     if (condition !== undefined) {
       this.log.info({ condition, text, jid: this.boundJid?.toString() }, 'stream error');
-      this.write(streamErrorXml(condition, text));
+      this.transport.sendStreamError(condition, text);
     }
-    this.write('</stream:stream>');
+    this.transport.closeStream();
     this.endSession();
-    this.socket.end();
-    this.closeTimer = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
-    this.closeTimer.unref();
   }
 
   private endSession(): void {
@@ -167,8 +152,7 @@ export class C2sConnection implements ClientSession {
     this.close(err.condition, err.message);
   }
 
-  private onSocketClose(): void {
-    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+  private onTransportClose(): void {
     this.closed = true;
     this.endSession();
     this.ctx.onClose?.(this);
@@ -197,17 +181,17 @@ export class C2sConnection implements ClientSession {
       this.close('host-unknown', `This server serves ${this.ctx.domain}`);
       return;
     }
-    this.write(this.features());
+    this.transport.sendFeatures(this.features());
   }
 
   private canAuthenticate(): boolean {
-    return this.secure || (this.ctx.allowPlainLoopback && isLoopback(this.raw.remoteAddress));
+    return this.transport.secure || (this.ctx.allowPlainLoopback && isLoopback(this.transport.remoteAddress));
   }
 
   private features(): string {
-    let out = '<stream:features>';
+    let out = '';
     if (this.username === undefined) {
-      if (!this.secure && this.ctx.secureContext !== undefined) {
+      if (this.transport.canStartTls) {
         out += `<starttls xmlns='${NS.tls}'>${this.canAuthenticate() ? '' : '<required/>'}</starttls>`;
       }
       if (this.canAuthenticate()) {
@@ -216,9 +200,11 @@ export class C2sConnection implements ClientSession {
         out += '</mechanisms>';
       }
     } else {
-      out += `<bind xmlns='${NS.bind}'/><session xmlns='${NS.session}'><optional/></session>`;
+      out +=
+        `<bind xmlns='${NS.bind}'/><session xmlns='${NS.session}'><optional/></session>` +
+        `<ver xmlns='urn:xmpp:features:rosterver'/>`;
     }
-    return `${out}</stream:features>`;
+    return out;
   }
 
   private onStanza(el: Element): void {
@@ -229,11 +215,9 @@ export class C2sConnection implements ClientSession {
   }
 
   private onStreamEnd(): void {
-    if (this.closed) {
-      this.socket.end();
-      return;
-    }
-    this.close();
+    // Our closing tag already went out (we closed first) or goes out now; either way the stream is done.
+    if (this.closed) this.transport.closeStream();
+    else this.close();
   }
 
   // ---- STARTTLS and SASL -----------------------------------------------------------------------------
@@ -254,26 +238,14 @@ export class C2sConnection implements ClientSession {
   }
 
   private startTls(): void {
-    if (this.secure || this.ctx.secureContext === undefined) {
-      this.write(`<failure xmlns='${NS.tls}'/>`);
+    if (!this.transport.canStartTls) {
+      this.transport.sendRaw(`<failure xmlns='${NS.tls}'/>`);
       this.close();
       return;
     }
-    this.write(`<proceed xmlns='${NS.tls}'/>`);
-    // Anything the client sent after <starttls/> in the clear is discarded here (STARTTLS injection).
-    this.reader.reset();
+    this.transport.sendRaw(`<proceed xmlns='${NS.tls}'/>`);
+    this.transport.startTls();
     this.headerSent = false;
-    const raw = this.socket;
-    raw.removeAllListeners('data');
-    const tlsSocket = new TLSSocket(raw, { isServer: true, secureContext: this.ctx.secureContext });
-    tlsSocket.on('error', (err) => {
-      this.log.debug({ err }, 'TLS error');
-      tlsSocket.destroy();
-      raw.destroy();
-    });
-    tlsSocket.on('data', (chunk: Buffer) => this.reader.feed(chunk));
-    this.socket = tlsSocket;
-    this.secure = true;
   }
 
   private saslAuth(el: Element): void {
@@ -309,7 +281,7 @@ export class C2sConnection implements ClientSession {
     const text = el.text().trim();
     if (text === '') {
       // No initial response: an empty challenge asks for it (RFC 6120 §6.4.2).
-      this.write(`<challenge xmlns='${NS.sasl}'/>`);
+      this.transport.sendRaw(`<challenge xmlns='${NS.sasl}'/>`);
       return;
     }
     this.saslData(text === '=' ? '' : text);
@@ -348,7 +320,7 @@ export class C2sConnection implements ClientSession {
     }
     const account = this.ctx.store.getAccount(local);
     // Verification runs PBKDF2 off the event loop; input waits meanwhile.
-    this.socket.pause();
+    this.transport.pause();
     const check =
       account === undefined
         ? Promise.resolve(false)
@@ -356,7 +328,9 @@ export class C2sConnection implements ClientSession {
     check
       .then((ok) => {
         if (this.closed) return;
-        this.socket.resume();
+        this.transport.resume();
+        // The exchange was aborted meanwhile (a pipelined <abort/> or second <auth/>): its result is void.
+        if (this.mechanism !== mechanism) return;
         this.saslStep(
           ok
             ? { kind: 'success', data: undefined, username: local, authzid: plain.authzid }
@@ -365,14 +339,15 @@ export class C2sConnection implements ClientSession {
       })
       .catch((e: unknown) => {
         this.log.error({ err: e }, 'PLAIN verification failed');
-        this.socket.resume();
+        this.transport.resume();
+        if (this.closed || this.mechanism !== mechanism) return;
         this.saslFail('temporary-auth-failure');
       });
   }
 
   private saslStep(step: SaslStep): void {
     if (step.kind === 'challenge') {
-      this.write(`<challenge xmlns='${NS.sasl}'>${step.data.toString('base64')}</challenge>`);
+      this.transport.sendRaw(`<challenge xmlns='${NS.sasl}'>${step.data.toString('base64')}</challenge>`);
       return;
     }
     if (step.kind === 'failure') {
@@ -396,19 +371,18 @@ export class C2sConnection implements ClientSession {
     this.mechanism = undefined;
     this.username = local;
     const data = step.data === undefined ? '' : step.data.toString('base64');
-    this.write(`<success xmlns='${NS.sasl}'>${data}</success>`);
+    this.transport.sendRaw(`<success xmlns='${NS.sasl}'>${data}</success>`);
     this.log.debug({ user: local }, 'authenticated');
     // RFC 6120 §6.4.6: a new stream follows; input sent before our <success/> is discarded.
-    this.reader.reset();
-    this.reader.setLimits(POST_AUTH_LIMITS);
+    this.transport.restart(POST_AUTH_LIMITS);
     this.headerSent = false;
   }
 
   private saslFail(condition: SaslFailure, text?: string): void {
     this.mechanism = undefined;
     this.saslFailures++;
-    const textXml = text === undefined ? '' : `<text xml:lang='en'>${escapeAttr(text)}</text>`;
-    this.write(`<failure xmlns='${NS.sasl}'><${condition}/>${textXml}</failure>`);
+    const textXml = text === undefined ? '' : `<text xml:lang='en'>${escapeText(text)}</text>`;
+    this.transport.sendRaw(`<failure xmlns='${NS.sasl}'><${condition}/>${textXml}</failure>`);
     if (this.saslFailures >= MAX_SASL_FAILURES)
       this.close('policy-violation', 'Too many failed authentication attempts');
   }
@@ -435,7 +409,7 @@ export class C2sConnection implements ClientSession {
       try {
         resource = prepResourcepart(requested);
       } catch {
-        this.write(serialize(errorReply(iq, 'modify', 'bad-request', 'Invalid resource'), NS.client));
+        this.transport.sendStanza(errorReply(iq, 'modify', 'bad-request', 'Invalid resource'));
         return;
       }
     }

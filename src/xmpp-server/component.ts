@@ -77,8 +77,21 @@ export class ComponentConnection implements ComponentLink {
     this.write(serialize(stanza, NS.client));
   }
 
+  private corked = false;
+
+  /** Corked until the end of the tick: a burst of stanzas for the component leaves in one write. */
   private write(data: string): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(data);
+    const socket = this.socket;
+    if (socket.destroyed || !socket.writable) return;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(data);
   }
 
   close(condition?: StreamErrorCondition, text?: string): void {

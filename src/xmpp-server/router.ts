@@ -7,6 +7,7 @@
  * Transport-agnostic: a session is anything with `deliver()`; the TCP c2s code, and later WebSocket and
  * stream-management, plug in through the ClientSession interface.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Element, parseDocument, serialize } from '../xml/index.ts';
@@ -43,6 +44,8 @@ export interface ClientSession {
   rosterRequested: boolean;
   /** JIDs it sent directed available presence to (RFC 6121 §4.6): they get unavailable when it leaves. */
   readonly directed: Set<string>;
+  /** Enabled XEP-0280 message carbons. */
+  carbons: boolean;
   deliver(stanza: Element): void;
   close(condition: StreamErrorCondition, text?: string): void;
 }
@@ -74,7 +77,27 @@ const PACKAGE_VERSION: string = (() => {
   }
 })();
 
-export const SERVER_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.version, 'msgoffline'];
+export const SERVER_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.version, NS.carbons, 'msgoffline'];
+
+/** XEP-0280 §6: chat messages, and normal ones with a body, unless marked private or already a carbon. */
+function carbonEligible(message: Element): boolean {
+  const type = message.attr('type') ?? 'normal';
+  if (type !== 'chat' && !(type === 'normal' && message.getChild('body') !== undefined)) return false;
+  return (
+    message.getChild('private', NS.carbons) === undefined &&
+    message.getChild('no-copy', NS.hints) === undefined &&
+    message.getChild('received', NS.carbons) === undefined &&
+    message.getChild('sent', NS.carbons) === undefined
+  );
+}
+
+/** A carbon copy (`sent` or `received`) of a message for one of the user's own resources. */
+function carbon(kind: 'sent' | 'received', message: Element, bare: string, to: string): Element {
+  const forwarded = new Element('forwarded', NS.forward, {}, [message]);
+  return new Element('message', NS.client, { from: bare, to, type: message.attr('type') }, [
+    new Element(kind, NS.carbons, {}, [forwarded]),
+  ]);
+}
 
 const hasFrom = (item: RosterItem | undefined) =>
   item !== undefined && (item.subscription === 'from' || item.subscription === 'both');
@@ -207,6 +230,7 @@ export class Router {
         return;
       case 'message':
         if (to === undefined) stanza.setAttr('to', session.jid.bare().toString());
+        this.sentCarbons(session, stanza);
         this.route(stanza);
         return;
       case 'iq':
@@ -225,6 +249,7 @@ export class Router {
   fromComponent(stanza: Element): void {
     if (stanza.attr('to') === undefined) {
       if (stanza.name === 'iq') this.serverIq(stanza);
+      else this.drop(stanza, 'component stanza without to');
       return;
     }
     this.route(stanza);
@@ -260,15 +285,18 @@ export class Router {
     if (to.local === '') {
       if (to.resource !== '') {
         if (stanza.name === 'iq') this.bounce(stanza, 'cancel', 'service-unavailable');
+        else this.drop(stanza, 'domain resource');
         return;
       }
-      if (stanza.name === 'iq') this.serverIq(stanza);
       // Messages and presence addressed to the server itself are not for anyone: ignored (§8.5.1 analogue).
+      if (stanza.name === 'iq') this.serverIq(stanza);
+      else this.drop(stanza, 'addressed to the server');
       return;
     }
     if (!this.sessions.has(to.local) && !this.store.hasAccount(to.local)) {
       // §8.5.1: no such account. Presence is ignored (no presence leaks); message and iq get an error.
       if (stanza.name !== 'presence') this.bounce(stanza, 'cancel', 'service-unavailable');
+      else this.drop(stanza, 'no such account');
       return;
     }
     if (to.isBare) this.toBare(stanza, to);
@@ -310,6 +338,7 @@ export class Router {
     const session = this.session(to);
     if (session !== undefined) {
       session.deliver(stanza);
+      if (stanza.name === 'message') this.receivedCarbons(to.local, stanza, [session]);
       return;
     }
     switch (stanza.name) {
@@ -317,12 +346,14 @@ export class Router {
         if (type === undefined || type === 'normal' || type === 'chat') this.messageToBare(stanza, to.bare());
         else if (type === 'groupchat') this.bounce(stanza, 'cancel', 'service-unavailable');
         // headline and error to an unavailable resource: ignored (§8.5.3.2.1).
+        else this.drop(stanza, 'resource unavailable');
         return;
       case 'iq':
         this.bounce(stanza, 'cancel', 'service-unavailable');
         return;
       default:
         // Available/unavailable/error presence to a resource that is not there: ignored (§8.5.3.2.3).
+        this.drop(stanza, 'resource unavailable');
         return;
     }
   }
@@ -338,7 +369,10 @@ export class Router {
   /** §8.5.2.1.1 message to a bare JID. */
   private messageToBare(stanza: Element, to: Jid): void {
     const type = stanza.attr('type') ?? 'normal';
-    if (type === 'error') return;
+    if (type === 'error') {
+      this.drop(stanza, 'error message to a bare JID');
+      return;
+    }
     if (type === 'groupchat') {
       this.bounce(stanza, 'cancel', 'service-unavailable');
       return;
@@ -346,22 +380,40 @@ export class Router {
     const candidates = this.available(to.local).filter((s) => s.priority >= 0);
     if (type === 'headline') {
       for (const s of candidates) s.deliver(stanza);
+      if (candidates.length === 0) this.drop(stanza, 'headline with no available resource');
       return;
     }
     if (candidates.length === 0) {
       this.storeOffline(stanza, to);
       return;
     }
-    if (type === 'chat') {
-      for (const s of candidates) s.deliver(stanza);
-      return;
-    }
     const top = Math.max(...candidates.map((s) => s.priority));
-    for (const s of candidates) if (s.priority === top) s.deliver(stanza);
+    const targets = type === 'chat' ? candidates : candidates.filter((s) => s.priority === top);
+    for (const s of targets) s.deliver(stanza);
+    this.receivedCarbons(to.local, stanza, targets);
+  }
+
+  /** XEP-0280: copies of a message a session sent, for the user's other carbons-enabled resources. */
+  private sentCarbons(sender: ClientSession, message: Element): void {
+    const others = this.sessionsOf(sender.jid.local).filter((s) => s !== sender && s.carbons);
+    if (others.length === 0 || !carbonEligible(message)) return;
+    const bare = sender.jid.bare().toString();
+    for (const s of others) s.deliver(carbon('sent', message, bare, s.jid.toString()));
+  }
+
+  /** XEP-0280: copies of a delivered message for the recipient's other carbons-enabled resources. */
+  private receivedCarbons(local: string, message: Element, deliveredTo: ClientSession[]): void {
+    const others = this.available(local).filter((s) => s.carbons && !deliveredTo.includes(s));
+    if (others.length === 0 || !carbonEligible(message)) return;
+    const bare = `${local}@${this.domain}`;
+    for (const s of others) s.deliver(carbon('received', message, bare, s.jid.toString()));
   }
 
   private storeOffline(stanza: Element, to: Jid): void {
-    if (stanza.getChild('body') === undefined && stanza.getChild('subject') === undefined) return;
+    if (stanza.getChild('body') === undefined && stanza.getChild('subject') === undefined) {
+      this.drop(stanza, 'no body to keep offline');
+      return;
+    }
     const copy = new Element('message', NS.client, { ...stanza.attrs, to: to.toString() }, [
       ...stanza.children,
     ]);
@@ -384,6 +436,21 @@ export class Router {
         this.log.error({ err: e }, 'dropping unreadable offline message');
       }
     }
+  }
+
+  /** Stanzas the RFCs say to ignore: not answered, but logged (SPEC.md §5: no silent loss). */
+  private drop(stanza: Element, reason: string): void {
+    this.log.debug(
+      {
+        reason,
+        stanza: stanza.name,
+        type: stanza.attr('type'),
+        from: stanza.attr('from'),
+        to: stanza.attr('to'),
+        id: stanza.attr('id'),
+      },
+      'stanza ignored',
+    );
   }
 
   /** Answers a stanza with an error, unless it is itself an error or an iq result (RFC 6120 §8.3.1). */
@@ -554,11 +621,26 @@ export class Router {
 
   // ---- rosters (RFC 6121 §2) -----------------------------------------------------------------------
 
+  /**
+   * RFC 6121 §2.6 roster version: a digest of the visible roster, so it needs no storage and is the
+   * same for the same roster whatever happened in between.
+   */
+  private rosterVersion(items: RosterItem[]): string {
+    const hash = createHash('sha1');
+    for (const item of items) {
+      if (!item.listed) continue;
+      hash.update(JSON.stringify([item.jid, item.name ?? null, item.subscription, item.ask, item.groups]));
+    }
+    return hash.digest('base64url').slice(0, 20);
+  }
+
   private rosterPush(local: string, item: RosterItem | undefined, jid: string): void {
-    for (const s of this.sessionsOf(local)) {
-      if (!s.rosterRequested) continue;
+    const interested = this.sessionsOf(local).filter((s) => s.rosterRequested);
+    if (interested.length === 0) return;
+    const ver = this.rosterVersion(this.store.getRoster(local));
+    for (const s of interested) {
       const iq = new Element('iq', NS.client, { type: 'set', id: newStanzaId(), to: s.jid.toString() });
-      const query = iq.c('query', {}, NS.roster);
+      const query = iq.c('query', { ver }, NS.roster);
       query.append(
         item === undefined
           ? new Element('item', NS.roster, { jid, subscription: 'remove' })
@@ -573,9 +655,14 @@ export class Router {
     const session = this.session(requester);
     if (type === 'get') {
       if (session !== undefined) session.rosterRequested = true;
+      const items = this.store.getRoster(local);
+      const ver = this.rosterVersion(items);
       const reply = iqResult(stanza, NS.client);
-      const q = reply.c('query', {}, NS.roster);
-      for (const item of this.store.getRoster(local)) if (item.listed) q.append(itemElement(item));
+      // Unchanged since the client's cached version: an empty result (RFC 6121 §2.6.3).
+      if (query.attr('ver') !== ver) {
+        const q = reply.c('query', query.attr('ver') === undefined ? {} : { ver }, NS.roster);
+        for (const item of items) if (item.listed) q.append(itemElement(item));
+      }
       this.reply(reply, requester);
       return;
     }
@@ -681,6 +768,17 @@ export class Router {
       else this.replyError(stanza, from, 'cancel', 'service-unavailable');
       return;
     }
+    if (
+      payload.ns === NS.carbons &&
+      self &&
+      type === 'set' &&
+      (payload.name === 'enable' || payload.name === 'disable')
+    ) {
+      const session = this.session(from);
+      if (session !== undefined) session.carbons = payload.name === 'enable';
+      this.reply(iqResult(stanza, NS.client), from);
+      return;
+    }
     if (payload.ns === NS.session && self) {
       this.reply(iqResult(stanza, NS.client), from);
       return;
@@ -752,8 +850,12 @@ export class Router {
       this.reply(reply, from);
       return;
     }
-    if (payload.ns === NS.roster && from.domain === this.domain && from.local !== '') {
-      // A client that addressed its roster request to the domain: treat as its own account.
+    if (
+      (payload.ns === NS.roster || payload.ns === NS.carbons) &&
+      from.domain === this.domain &&
+      from.local !== ''
+    ) {
+      // A client that addressed its roster or carbons request to the domain: treat as its own account.
       this.accountIq(stanza, from.local, from);
       return;
     }

@@ -146,8 +146,16 @@ export class XmppServer {
       .map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     for (const c of this.c2s) c.close('system-shutdown');
     for (const c of this.componentConnections) c.close('system-shutdown');
-    // Give peers a moment to read the stream error, then cut what is left.
-    await new Promise((r) => setTimeout(r, 50));
+    // Peers get up to a second to read the stream error and close; then what is left is cut.
+    const open = [...this.sockets].map(
+      (s) => new Promise<void>((resolve) => s.once('close', () => resolve())),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(open),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000))),
+    ]);
+    clearTimeout(timer);
     for (const socket of this.sockets) socket.destroy();
     await Promise.all(closing);
     if (this.ownsStore) this.store.close();

@@ -49,8 +49,10 @@ export interface OfflineMessage {
 export interface Store {
   getAccount(username: string): Account | undefined;
   hasAccount(username: string): boolean;
+  /** The account a phone extension belongs to (extensions are unique). */
+  accountByExtension(extension: string): AccountInfo | undefined;
   listAccounts(): AccountInfo[];
-  /** False when the account exists. */
+  /** False when the account exists. Throws ExtensionInUseError for an extension already assigned. */
   createAccount(username: string, scram: Account['scram'], extras?: Partial<AccountInfo>): boolean;
   deleteAccount(username: string): boolean;
   setCredentials(username: string, scram: Account['scram']): boolean;
@@ -69,6 +71,15 @@ export interface Store {
 }
 
 /** Both SCRAM key sets for a password (PBKDF2 runs off the event loop). */
+export class ExtensionInUseError extends Error {
+  override readonly name = 'ExtensionInUseError';
+  readonly owner: string;
+  constructor(extension: string, owner: string) {
+    super(`extension ${extension} already belongs to ${owner}`);
+    this.owner = owner;
+  }
+}
+
 export async function credentialsFor(password: string): Promise<Account['scram']> {
   const salt = randomBytes(16);
   const [sha1, sha256] = await Promise.all([
@@ -93,6 +104,18 @@ export class MemoryStore implements Store {
   hasAccount(username: string): boolean {
     return this.accounts.has(username);
   }
+  accountByExtension(extension: string): AccountInfo | undefined {
+    for (const { username, extension: ext, sipPassword } of this.accounts.values()) {
+      if (ext === extension) return { username, extension: ext, sipPassword };
+    }
+    return undefined;
+  }
+  private checkExtension(extension: string | null | undefined, username: string): void {
+    if (extension === undefined || extension === null) return;
+    const owner = this.accountByExtension(extension);
+    if (owner !== undefined && owner.username !== username)
+      throw new ExtensionInUseError(extension, owner.username);
+  }
   listAccounts(): AccountInfo[] {
     return [...this.accounts.values()]
       .map(({ username, extension, sipPassword }) => ({ username, extension, sipPassword }))
@@ -100,6 +123,7 @@ export class MemoryStore implements Store {
   }
   createAccount(username: string, scram: Account['scram'], extras: Partial<AccountInfo> = {}): boolean {
     if (this.accounts.has(username)) return false;
+    this.checkExtension(extras.extension, username);
     this.accounts.set(username, {
       username,
       extension: extras.extension,
@@ -125,6 +149,7 @@ export class MemoryStore implements Store {
   ): boolean {
     const account = this.accounts.get(username);
     if (account === undefined) return false;
+    this.checkExtension(extras.extension, username);
     if (extras.extension !== undefined) account.extension = extras.extension ?? undefined;
     if (extras.sipPassword !== undefined) account.sipPassword = extras.sipPassword ?? undefined;
     return true;
@@ -178,6 +203,7 @@ CREATE TABLE IF NOT EXISTS accounts (
   sip_password TEXT,
   created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+CREATE UNIQUE INDEX IF NOT EXISTS accounts_extension ON accounts (extension) WHERE extension IS NOT NULL;
 CREATE TABLE IF NOT EXISTS roster (
   owner TEXT NOT NULL,
   jid TEXT NOT NULL,
@@ -258,6 +284,7 @@ export class SqliteStore implements Store {
       getAccount: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE username = ?'),
       hasAccount: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM accounts WHERE username = ?'),
       listAccounts: db.prepare<[], AccountRow>('SELECT * FROM accounts ORDER BY username'),
+      byExtension: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE extension = ?'),
       insertAccount: db.prepare(
         `INSERT OR IGNORE INTO accounts (username, salt, iterations, stored_key_sha1, server_key_sha1,
          stored_key_sha256, server_key_sha256, extension, sip_password) VALUES (?,?,?,?,?,?,?,?,?)`,
@@ -317,6 +344,22 @@ export class SqliteStore implements Store {
   hasAccount(username: string): boolean {
     return this.stmts.hasAccount.get(username) !== undefined;
   }
+  accountByExtension(extension: string): AccountInfo | undefined {
+    const row = this.stmts.byExtension.get(extension);
+    return row === undefined
+      ? undefined
+      : {
+          username: row.username,
+          extension: row.extension ?? undefined,
+          sipPassword: row.sip_password ?? undefined,
+        };
+  }
+  private checkExtension(extension: string | null | undefined, username: string): void {
+    if (extension === undefined || extension === null) return;
+    const owner = this.accountByExtension(extension);
+    if (owner !== undefined && owner.username !== username)
+      throw new ExtensionInUseError(extension, owner.username);
+  }
   listAccounts(): AccountInfo[] {
     return this.stmts.listAccounts.all().map((row) => ({
       username: row.username,
@@ -329,6 +372,8 @@ export class SqliteStore implements Store {
     const b = scram['SHA-256'];
     if (!a.salt.equals(b.salt) || a.iterations !== b.iterations)
       throw new Error('SHA-1 and SHA-256 credentials must share salt and iteration count');
+    if (this.hasAccount(username)) return false;
+    this.checkExtension(extras.extension, username);
     const info = this.stmts.insertAccount.run(
       username,
       a.salt,
@@ -369,6 +414,7 @@ export class SqliteStore implements Store {
     extras: { extension?: string | null; sipPassword?: string | null },
   ): boolean {
     if (!this.hasAccount(username)) return false;
+    this.checkExtension(extras.extension, username);
     if (extras.extension !== undefined) this.stmts.setExtension.run(extras.extension, username);
     if (extras.sipPassword !== undefined) this.stmts.setSipPassword.run(extras.sipPassword, username);
     return true;

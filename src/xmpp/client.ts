@@ -26,6 +26,8 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Send the RFC 3921 session request after binding. */
   session?: boolean;
+  /** Shared SCRAM SaltedPassword cache (see ScramClient). */
+  scramCache?: Map<string, Buffer>;
 }
 
 export class XmppClient extends EventEmitter {
@@ -224,7 +226,7 @@ export class XmppClient extends EventEmitter {
       this.write(`<auth xmlns='${NS.sasl}' mechanism='PLAIN'>${data}</auth>`);
     } else {
       const hash: ScramHash = mechanism === 'SCRAM-SHA-1' ? 'SHA-1' : 'SHA-256';
-      const scram = new ScramClient(hash, options.username, options.password);
+      const scram = new ScramClient(hash, options.username, options.password, undefined, options.scramCache);
       this.write(
         `<auth xmlns='${NS.sasl}' mechanism='${mechanism}'>${scram.first().toString('base64')}</auth>`,
       );

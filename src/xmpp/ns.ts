@@ -16,4 +16,7 @@ export const NS = {
   ping: 'urn:xmpp:ping',
   delay: 'urn:xmpp:delay',
   sm: 'urn:xmpp:sm:3',
+  carbons: 'urn:xmpp:carbons:2',
+  forward: 'urn:xmpp:forward:0',
+  hints: 'urn:xmpp:hints',
 } as const;

@@ -203,3 +203,49 @@ test('a second connection cannot use a closed socket to crash the server (garbag
   t.after(() => c.kill());
   assert.ok(c.jid);
 });
+
+test('an <abort/> pipelined behind PLAIN voids the pending verification; a new attempt works', async (t) => {
+  const server = await startServer(t);
+  const raw = await Raw.open(t, server.c2sPort);
+  raw.write(HEADER);
+  await raw.expect(/<\/stream:features>/);
+  const plain = Buffer.from('\0alice\0alicepw').toString('base64');
+  raw.write(`<auth xmlns='${NS.sasl}' mechanism='PLAIN'>${plain}</auth><abort xmlns='${NS.sasl}'/>`);
+  await raw.expect(/<aborted\/>/);
+  raw.write(
+    `<auth xmlns='${NS.sasl}' mechanism='PLAIN'>${Buffer.from('\0alice\0wrong').toString('base64')}</auth>`,
+  );
+  await raw.expect(/<not-authorized\/>/);
+  assert.doesNotMatch(raw.output, /<success/, 'the aborted attempt must not succeed later');
+  raw.write(`<auth xmlns='${NS.sasl}' mechanism='PLAIN'>${plain}</auth>`);
+  await raw.expect(/<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>/);
+  assert.equal(raw.output.match(/<success/g)?.length, 1, 'the aborted attempt did not succeed later');
+});
+
+test('a configured certificate is used for STARTTLS; a broken one fails at start naming the file', async (t) => {
+  const { mkdtempSync, rmSync, writeFileSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { X509Certificate } = await import('node:crypto');
+  const { ensureSelfSignedCertificate } = await import('../../src/xmpp-server/tls.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'sb-cert-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const files = ensureSelfSignedCertificate(dir, 'example.test');
+  const server = await startServer(t, undefined, { tlsCert: files.certPath, tlsKey: files.keyPath });
+  const raw = await Raw.open(t, server.c2sPort);
+  raw.write(HEADER);
+  await raw.expect(/<\/stream:features>/);
+  raw.write(`<starttls xmlns='${NS.tls}'/>`);
+  await raw.expect(/<proceed/);
+  const { connect } = await import('node:tls');
+  const secure = connect({ socket: raw.socket, rejectUnauthorized: false });
+  t.after(() => secure.destroy());
+  await new Promise<void>((resolve) => secure.once('secureConnect', () => resolve()));
+  const presented = secure.getPeerX509Certificate();
+  assert.equal(presented?.fingerprint256, new X509Certificate(readFileSync(files.certPath)).fingerprint256);
+  const broken = join(dir, 'broken.crt');
+  writeFileSync(broken, 'not a certificate');
+  await assert.rejects(
+    startServer(t, undefined, { tlsCert: broken, tlsKey: files.keyPath }),
+    /broken\.crt: not a PEM certificate/,
+  );
+});

@@ -43,6 +43,9 @@ test('switchboard user add|list|passwd|set|del', async (t) => {
   assert.match(add.out, /added alice@localhost \(extension 1001\)/);
   assert.match(add.out, /SIP password: \S+/);
   assert.doesNotMatch(add.out, /^password:/m, 'a given password is not echoed');
+  const taken = await captured(t, ['add', 'mallory', '--extension', '1001', '--data', data]);
+  assert.equal(taken.code, 1);
+  assert.match(taken.err, /extension 1001 already belongs to alice/);
   const dup = await captured(t, ['add', 'alice', '--data', data]);
   assert.equal(dup.code, 1);
   assert.match(dup.err, /already exists/);

@@ -250,3 +250,30 @@ test('a probe from a non-subscriber reveals nothing', async (t) => {
     'presence leak',
   );
 });
+
+test('roster versioning (RFC 6121 §2.6): empty result when unchanged, versions in results and pushes', async (t) => {
+  const server = await startServer(t);
+  const a = await login(t, server, 'alice');
+  const getVer = (ver: string) =>
+    a.iq(new Element('iq', NS.client, { type: 'get' }, [new Element('query', NS.roster, { ver })]));
+  const first = await getVer('');
+  const v1 = first.getChild('query', NS.roster)?.attr('ver');
+  assert.ok(v1, 'a version for a client that asked with ver=""');
+  const same = await getVer(v1);
+  assert.equal(same.attr('type'), 'result');
+  assert.equal(same.getChild('query'), undefined, 'unchanged roster: empty result');
+  await rosterSet(a, { jid: 'bob@localhost', name: 'Bob' });
+  const pushed = await a.waitFor(push('bob@localhost', () => true));
+  const v2 = pushed.getChild('query', NS.roster)?.attr('ver');
+  assert.ok(v2 && v2 !== v1);
+  const changed = await getVer(v1);
+  assert.equal(changed.getChild('query', NS.roster)?.attr('ver'), v2);
+  assert.equal(rosterItems(changed).length, 1);
+  assert.equal((await getVer(v2)).getChild('query'), undefined);
+  const plain = await a.iq(iq({ type: 'get' }, 'query', NS.roster));
+  assert.equal(
+    plain.getChild('query', NS.roster)?.attr('ver'),
+    undefined,
+    'no ver for clients without versioning',
+  );
+});

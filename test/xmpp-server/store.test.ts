@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { verifyPassword } from '../../src/xmpp/sasl.ts';
 import {
   credentialsFor,
+  ExtensionInUseError,
   MemoryStore,
   type RosterItem,
   SqliteStore,
@@ -38,6 +39,14 @@ async function exercise(store: Store) {
   assert.equal(await verifyPassword('SHA-256', store.getAccount('alice')!.scram['SHA-256'], 'pw2'), true);
   assert.ok(store.setAccountExtras('alice', { extension: '2001', sipPassword: null }));
   assert.deepEqual(store.listAccounts(), [{ username: 'alice', extension: '2001', sipPassword: undefined }]);
+  assert.equal(store.accountByExtension('2001')?.username, 'alice');
+  assert.equal(store.accountByExtension('1001'), undefined);
+  assert.throws(() => store.createAccount('mallory', creds, { extension: '2001' }), ExtensionInUseError);
+  assert.equal(store.hasAccount('mallory'), false);
+  assert.ok(store.createAccount('dave', creds, { extension: '2002' }));
+  assert.throws(() => store.setAccountExtras('dave', { extension: '2001' }), ExtensionInUseError);
+  assert.ok(store.setAccountExtras('alice', { extension: '2001' }), 'keeping one’s own extension is fine');
+  assert.ok(store.deleteAccount('dave'));
 
   store.putRosterItem(
     'alice',
