@@ -16,7 +16,7 @@ const COMMANDS: Record<string, Command> = {
   },
   xmpp: { summary: 'run the text server (XMPP) alone', load: () => import('./xmpp.ts') },
   gateway: { summary: 'run the CSTA gateway (XEP-0114 component) alone', load: () => import('./gateway.ts') },
-  user: { summary: 'manage users: add|del|list|passwd', load: () => import('./user.ts') },
+  user: { summary: 'manage users: add|del|list|passwd|set', load: () => import('./user.ts') },
   'csta-probe': {
     summary: 'connect to a CSTA XML server, monitor a device, print events',
     load: () => import('./csta-probe.ts'),
