@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { type Config, ConfigError, gatewayJid, loadConfig } from '../config/config.ts';
 import { CstaLink, type CstaLogger } from '../csta/index.ts';
+import { AdHocCommands } from '../gateway/adhoc.ts';
 import { DeviceAuthorization, type DeviceGrant } from '../gateway/authorization.ts';
 import { ComponentConnection } from '../gateway/component.ts';
 import { Gateway } from '../gateway/gateway.ts';
@@ -83,13 +84,15 @@ export function startGatewayPart(
       : { subscriptionsFile: join(options.dataDir, 'phone-subscriptions.json') }),
     log,
   });
+  const adhoc = new AdHocCommands(jid, component, phone);
   component.on('stanza', (stanza) => {
     // Messages are chat commands; presence concerns phone contacts and, when unavailable, monitors.
     if (stanza.name === 'message') phone.handleStanza(stanza);
     else if (stanza.name === 'presence') {
       phone.handleStanza(stanza);
       gateway.handleStanza(stanza);
-    } else gateway.handleStanza(stanza);
+    } else if (stanza.name === 'iq' && adhoc.handles(stanza)) adhoc.handle(stanza);
+    else gateway.handleStanza(stanza);
   });
   component.on('online', () => {
     log.info({ jid }, 'connected to the text server');

@@ -384,6 +384,28 @@ export class PhoneService {
     });
   }
 
+  /**
+   * Runs a command for a JID and collects what it says (the ad-hoc command path). `ok` is false when
+   * the voice server refused or the user has no phone; "nothing to act on" answers are notes too.
+   */
+  async execute(from: string, command: string, argument: string): Promise<{ notes: string[]; ok: boolean }> {
+    const notes: string[] = [];
+    const user = this.byJid.get(bareOf(from));
+    if (user === undefined) {
+      return {
+        notes: ['You have no phone here: ask your administrator to give your account an extension.'],
+        ok: false,
+      };
+    }
+    try {
+      await this.runCommand(user, this.states.get(user.extension)!, command, argument, (t) => notes.push(t));
+      return { notes, ok: true };
+    } catch (e) {
+      notes.push(`That did not work: ${this.explain(e)}`);
+      return { notes, ok: false };
+    }
+  }
+
   private explain(e: unknown): string {
     if (e instanceof CstaRequestError && e.response.name === 'CSTAErrorCode') {
       return describeErrorCode(e.response as CstaErrorCode);
