@@ -42,6 +42,9 @@ export class DeviceState {
   registered: boolean | undefined;
   dnd = false;
   forwardTo: string | undefined;
+  /** Set once an event said so: a snapshot taken earlier must not overwrite it. */
+  private dndFromEvent = false;
+  private forwardFromEvent = false;
 
   constructor(device: string) {
     this.device = normalizeDevice(device);
@@ -149,8 +152,10 @@ export class DeviceState {
         break;
       case 'DoNotDisturbEvent':
         this.dnd = event.doNotDisturbOn;
+        this.dndFromEvent = true;
         break;
       case 'ForwardingEvent':
+        this.forwardFromEvent = true;
         this.forwardTo =
           event.forwardStatus && event.forwardTo !== undefined ? normalizeDevice(event.forwardTo) : undefined;
         break;
@@ -165,6 +170,49 @@ export class DeviceState {
         break;
     }
     return notices;
+  }
+
+  /**
+   * Seeds the state from GetDoNotDisturb, GetForwarding and SnapshotDevice answers taken when watching
+   * starts; whatever events have said since wins.
+   */
+  seed(snapshot: {
+    dnd?: boolean;
+    forwardTo?: string | undefined;
+    calls?: { callID: string; simple?: string; local?: string }[];
+  }): void {
+    if (snapshot.dnd !== undefined && !this.dndFromEvent) this.dnd = snapshot.dnd;
+    if ('forwardTo' in snapshot && !this.forwardFromEvent) {
+      this.forwardTo = snapshot.forwardTo === undefined ? undefined : normalizeDevice(snapshot.forwardTo);
+    }
+    for (const c of snapshot.calls ?? []) {
+      if (this.calls.has(c.callID)) continue;
+      const fromSimple = (simple: string): [LocalState, PhoneCall['direction']] | undefined => {
+        if (simple === 'callNull') return undefined;
+        if (/Received/.test(simple)) return ['alerting', 'incoming'];
+        if (/Failed/.test(simple)) return ['fail', 'outgoing'];
+        if (/Queued/.test(simple)) return ['queued', 'outgoing'];
+        if (/Pending/.test(simple)) return ['initiated', 'outgoing'];
+        return ['connected', 'outgoing'];
+      };
+      const local = c.local as LocalState | 'null' | undefined;
+      const mapped: [LocalState, PhoneCall['direction']] | undefined =
+        local !== undefined
+          ? local === 'null'
+            ? undefined
+            : [local, local === 'alerting' ? 'incoming' : 'outgoing']
+          : c.simple !== undefined
+            ? fromSimple(c.simple)
+            : undefined;
+      if (mapped === undefined) continue;
+      this.calls.set(c.callID, {
+        callID: c.callID,
+        state: mapped[0],
+        direction: mapped[1],
+        otherParty: undefined,
+        answered: mapped[0] === 'connected' || mapped[0] === 'hold',
+      });
+    }
   }
 
   /** The call a command like "hangup" or "hold" means: the connected one, else the ringing one, else any. */

@@ -125,10 +125,76 @@ export class PhoneService {
         extension,
         this.gateway.watch(extension, (event) => this.onEvent(owner, state, event)),
       );
+      void this.seed(extension, state);
     } else if (!needed && stop !== undefined) {
       stop();
       this.watching.delete(extension);
     }
+  }
+
+  /**
+   * What the phone is doing right now, asked once when watching starts (events only tell changes).
+   * A voice server that lacks one of these services simply leaves that part unknown.
+   */
+  private async seed(extension: string, state: DeviceState): Promise<void> {
+    const before = JSON.stringify(state.presence());
+    const ask = async (message: CstaMessage): Promise<Record<string, unknown> | undefined> => {
+      try {
+        return (await this.gateway.request(message)) as unknown as Record<string, unknown>;
+      } catch (e) {
+        this.log.debug(
+          { extension, request: message.name, err: (e as Error).message },
+          'phone state query failed',
+        );
+        return undefined;
+      }
+    };
+    const [dnd, forwarding, snapshot] = await Promise.all([
+      ask({ name: 'GetDoNotDisturb', device: extension } as CstaMessage),
+      ask({ name: 'GetForwarding', device: extension } as CstaMessage),
+      ask({ name: 'SnapshotDevice', snapshotObject: extension } as CstaMessage),
+    ]);
+    if (this.states.get(extension) !== state) return;
+    const seed: Parameters<DeviceState['seed']>[0] = {};
+    if (typeof dnd?.doNotDisturbOn === 'boolean') seed.dnd = dnd.doNotDisturbOn;
+    if (forwarding !== undefined) {
+      const items = (forwarding.forwardingList ?? []) as {
+        forwardingType?: string;
+        forwardStatus: boolean;
+        forwardDN?: string;
+      }[];
+      const active = items.find(
+        (i) => i.forwardStatus && (i.forwardingType ?? 'forwardImmediate') === 'forwardImmediate',
+      );
+      seed.forwardTo = active?.forwardDN;
+    }
+    const data = (
+      snapshot?.crossRefIDorSnapshotData as
+        | { snapshotData?: { snapshotDeviceResponseInfo?: unknown[] } }
+        | undefined
+    )?.snapshotData?.snapshotDeviceResponseInfo;
+    if (Array.isArray(data)) {
+      seed.calls = [];
+      for (const info of data as {
+        connectionIdentifier: { callID?: string };
+        localCallState: Record<string, unknown>;
+      }[]) {
+        const callID = info.connectionIdentifier.callID;
+        if (callID === undefined) continue;
+        const compound = info.localCallState.compoundCallState as
+          | { localConnectionState?: string[] }
+          | undefined;
+        const local = compound?.localConnectionState?.[0];
+        const simple = info.localCallState.simpleCallState as string | undefined;
+        seed.calls.push({
+          callID,
+          ...(local === undefined ? {} : { local }),
+          ...(simple === undefined ? {} : { simple }),
+        });
+      }
+    }
+    state.seed(seed);
+    if (JSON.stringify(state.presence()) !== before) this.broadcast(extension);
   }
 
   /** Extensions whose watching may change when `bare` comes or goes. */

@@ -175,4 +175,24 @@ describe('DeviceState from CSTA events (csta.md §5)', () => {
     );
     assert.equal(a.calls.size, 0);
   });
+
+  it('a snapshot seeds calls, DND and forwarding, but never overrides what events said', () => {
+    const a = new DeviceState('201');
+    a.seed({
+      dnd: true,
+      forwardTo: '203',
+      calls: [
+        { callID: 'c5', local: 'alerting' },
+        { callID: 'c6', simple: 'callNull' },
+      ],
+    });
+    assert.equal(a.presence().status, 'Ringing');
+    assert.equal(a.calls.size, 1);
+    assert.equal(a.calls.get('c5')!.direction, 'incoming');
+    const b = new DeviceState('201');
+    b.apply(ev({ name: 'DoNotDisturbEvent', device: dev('201'), doNotDisturbOn: false }));
+    b.seed({ dnd: true, calls: [{ callID: 'c7', simple: 'callEstablished' }] });
+    assert.equal(b.dnd, false, 'the event came after the snapshot was asked for');
+    assert.equal(b.calls.get('c7')!.state, 'connected');
+  });
 });

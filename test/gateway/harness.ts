@@ -24,6 +24,9 @@ export class ScriptedPbx {
   port = 0;
   private nextXref = 100;
   readonly monitors = new Map<string, string>(); // xref → device
+  /** Devices with do-not-disturb on, and calls in progress, as GetDoNotDisturb and SnapshotDevice say. */
+  readonly dnd = new Set<string>();
+  readonly snapshots = new Map<string, [string, string][]>();
   /** Send a DeliveredEvent in the same breath as the MonitorStartResponse. */
   eventRightAfterStart = false;
 
@@ -67,6 +70,21 @@ export class ScriptedPbx {
       r.reply({ name: 'ClearConnectionResponse' });
     } else if (m.name === 'SetDoNotDisturb') {
       r.reply({ name: 'SetDoNotDisturbResponse' });
+    } else if (m.name === 'GetDoNotDisturb') {
+      r.reply({ name: 'GetDoNotDisturbResponse', doNotDisturbOn: this.dnd.has(m.device) } as CstaMessage);
+    } else if (m.name === 'SnapshotDevice') {
+      const calls = this.snapshots.get(m.snapshotObject) ?? [];
+      r.reply({
+        name: 'SnapshotDeviceResponse',
+        crossRefIDorSnapshotData: {
+          snapshotData: {
+            snapshotDeviceResponseInfo: calls.map(([callID, state]) => ({
+              connectionIdentifier: { callID, deviceID: m.snapshotObject },
+              localCallState: { compoundCallState: { localConnectionState: [state] } },
+            })),
+          },
+        },
+      } as CstaMessage);
     } else {
       r.fail({ operation: 'serviceNotSupported' } as never);
     }

@@ -263,6 +263,31 @@ describe('phone contacts', () => {
     );
   });
 
+  it('shows what the phone is already doing when watching starts (GetDoNotDisturb, SnapshotDevice)', async (t) => {
+    const { presence, xmpp, pbx } = await phoneSetup(t);
+    pbx.dnd.add('1003');
+    pbx.snapshots.set('1002', [['c42', 'connected']]);
+    presence('alice@localhost/laptop', '1003@cti.localhost', 'subscribe');
+    presence('alice@localhost/laptop', '1002@cti.localhost', 'subscribe');
+    const statusFrom = (contact: string) =>
+      xmpp.sent
+        .filter(
+          (s) => s.name === 'presence' && s.attr('from') === contact && s.attr('to') === 'alice@localhost',
+        )
+        .map((s) => s.getChildText('status'))
+        .filter((x) => x !== undefined);
+    await waitUntil(
+      () => statusFrom('1003@cti.localhost').includes('Do not disturb'),
+      3000,
+      'DND from GetDoNotDisturb',
+    );
+    await waitUntil(
+      () => statusFrom('1002@cti.localhost').includes('On the phone'),
+      3000,
+      'call from SnapshotDevice',
+    );
+  });
+
   it('answers probes, refuses unknown phones and other domains', async (t) => {
     const { presence, xmpp } = await phoneSetup(t);
     presence('carol@localhost', '1001@cti.localhost', 'probe');
