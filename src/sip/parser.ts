@@ -67,6 +67,24 @@ export function parseHeaderLines(lines: string[], limits: SipLimits): HeaderFiel
   return headers;
 }
 
+/** Best-effort header fields of a message that failed to parse (bad lines skipped), for the 400. */
+function salvageHeaders(lines: string[], limits: SipLimits): HeaderField[] {
+  const out: HeaderField[] = [];
+  for (const line of lines) {
+    if (out.length >= limits.maxHeaderCount) break;
+    if (isWsp(line[0])) {
+      const last = out[out.length - 1];
+      if (last !== undefined) last.value += ` ${line.trim()}`;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).replace(/[ \t]+$/, '');
+    if (colon > 0 && isToken(name))
+      out.push({ name: canonicalHeaderName(name), value: line.slice(colon + 1).trim() });
+  }
+  return out;
+}
+
 const DATE_RE =
   /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
@@ -139,7 +157,12 @@ export function parseMessage(input: Buffer | string, options: ParseOptions = {})
     partial = { isRequest, headers: [] };
     const method = isRequest ? startLine.split(' ')[0] : undefined;
     if (method !== undefined) partial.method = method;
-    partial.headers = parseHeaderLines(lines, limits);
+    try {
+      partial.headers = parseHeaderLines(lines, limits);
+    } catch (e) {
+      partial.headers = salvageHeaders(lines, limits);
+      throw e;
+    }
     message = parseStartLine(startLine);
     message.headers = partial.headers;
     const length = contentLengthOf(message.headers);
