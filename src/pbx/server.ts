@@ -137,7 +137,12 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
   private async listen(host: string, port: number): Promise<SipTransport[]> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const udp = new UdpTransport();
-      await udp.listen(port, host);
+      try {
+        await udp.listen(port, host);
+      } catch (e) {
+        if (port !== 0) throw e;
+        continue;
+      }
       if (this.options.tcp === false) {
         this.port = udp.local.port;
         return [udp];

@@ -57,9 +57,9 @@ export class UdpTransport extends EventEmitter<TransportEvents> implements SipTr
     socket.on('message', (data, rinfo) =>
       this.receive(data, { protocol: 'UDP', address: rinfo.address, port: rinfo.port }),
     );
-    socket.on('error', (e) => this.emit('error', e));
     socket.bind(port, host);
     await once(socket, 'listening');
+    socket.on('error', (e) => this.emit('error', e));
     const a = socket.address();
     this.local = { address: a.address, port: a.port };
   }
@@ -135,9 +135,9 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements SipTr
   async listen(port: number, host: string): Promise<void> {
     const server = createServer((socket) => this.adopt(socket));
     this.server = server;
-    server.on('error', (e) => this.emit('error', e));
     server.listen(port, host);
     await once(server, 'listening');
+    server.on('error', (e) => this.emit('error', e));
     const a = server.address();
     if (a === null || typeof a === 'string') throw new Error('no TCP address');
     this.local = { address: a.address, port: a.port };
