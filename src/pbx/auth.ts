@@ -1,7 +1,9 @@
 /**
  * Digest authentication of phones (RFC 3261 §22): REGISTER is challenged with 401/WWW-Authenticate,
- * INVITE with 407/Proxy-Authenticate. Realm = the SIP domain. Both MD5 and SHA-256 are offered
- * (RFC 8760: one challenge per algorithm, in order of preference).
+ * INVITE with 407/Proxy-Authenticate. Realm = the SIP domain. Answers with MD5 and SHA-256 are both
+ * verified; which challenges are sent is configurable (RFC 8760: one per algorithm, preferred first).
+ * The default offers MD5 only, because baresip 1.0 fails the whole authentication ("Function not
+ * implemented") when any challenge names an algorithm it lacks.
  */
 import {
   type AuthHeader,
@@ -31,7 +33,7 @@ export class DigestAuthenticator {
   constructor(users: UserDirectory, options: AuthOptions) {
     this.users = users;
     this.realm = options.realm;
-    this.algorithms = options.algorithms ?? ['MD5', 'SHA-256'];
+    this.algorithms = options.algorithms ?? ['MD5'];
     const nonceOptions: { lifetimeMs?: number; now?: () => number } = {};
     if (options.nonceLifetimeMs !== undefined) nonceOptions.lifetimeMs = options.nonceLifetimeMs;
     if (options.now !== undefined) nonceOptions.now = options.now;

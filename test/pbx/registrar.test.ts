@@ -34,6 +34,7 @@ before(async () => {
     host: '127.0.0.1',
     sipPort: 0,
     registrar: { minExpires: 60, maxExpires: 3600 },
+    authAlgorithms: ['MD5', 'SHA-256'],
   });
   await server.start();
 });
@@ -156,6 +157,42 @@ describe('registrar', () => {
     // realm stays the SIP domain even when the URI names the address
     assert.equal((await p.register(600)).status, 200);
     await p.register(0);
+  });
+
+  it('offers only MD5 unless configured otherwise (baresip 1.0 fails on any unknown algorithm)', async () => {
+    const s = new VoiceServer({ users, host: '127.0.0.1', sipPort: 0 });
+    await s.start();
+    try {
+      const p = new TestPhone('1001', 'alice-secret', {
+        host: '127.0.0.1',
+        port: s.sipPort,
+        domain: 'localhost',
+      });
+      await p.start();
+      phones.push(p);
+      const challenge = await new Promise<import('../../src/sip/message.ts').SipResponse>(
+        (resolve, reject) => {
+          const r = new SipRequest('REGISTER', parseUri('sip:localhost'));
+          r.append('From', `<${p.aor}>;tag=x`);
+          r.append('To', `<${p.aor}>`);
+          r.append('Call-ID', 'md5only@test');
+          r.append('CSeq', '1 REGISTER');
+          r.append('Contact', p.contact);
+          p.stack.sendRequest(
+            r,
+            { onResponse: resolve, onTimeout: reject, onTransportError: reject },
+            { protocol: 'UDP', address: '127.0.0.1', port: s.sipPort },
+          );
+        },
+      );
+      assert.deepEqual(
+        challenge.getAll('WWW-Authenticate').map((h) => parseAuthHeader(h)?.params.get('algorithm')),
+        ['MD5'],
+      );
+      assert.equal((await p.register(120)).status, 200);
+    } finally {
+      await s.stop();
+    }
   });
 
   it('a binding expires and raises unregistered and out-of-service', async () => {
