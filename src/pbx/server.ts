@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { DigestAlgorithm } from '../sip/digest.ts';
+import { SipParseError } from '../sip/errors.ts';
 import type { SipRequest } from '../sip/message.ts';
 import { type Logger, SILENT_LOGGER, SipStack } from '../sip/stack.ts';
 import type { InviteServerTransaction, ServerTransaction, TimerValues } from '../sip/transaction.ts';
@@ -161,7 +162,20 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     throw new Error('no port free for both UDP and TCP');
   }
 
+  /** Every request gets an answer: a header that fails to parse late gives 400, a bug gives 500. */
   private dispatch(request: SipRequest, tx: ServerTransaction, source: Endpoint): void {
+    try {
+      this.route(request, tx, source);
+    } catch (e) {
+      const status = e instanceof SipParseError ? e.status : 500;
+      if (!(e instanceof SipParseError))
+        this.logger.error({ err: e instanceof Error ? e.stack : String(e) }, 'error handling a request');
+      if (tx.finalResponse === undefined)
+        tx.reply(status, status === 400 ? `Bad Request (${(e as Error).message.slice(0, 60)})` : undefined);
+    }
+  }
+
+  private route(request: SipRequest, tx: ServerTransaction, source: Endpoint): void {
     const b2bua = this.b2bua;
     if (request.method === 'REGISTER') {
       this.registrar.handle(request, tx, source);
