@@ -8,7 +8,7 @@ import { authorize, parseAuthHeader } from '../../src/sip/digest.ts';
 import { createResponse, SipRequest, type SipResponse } from '../../src/sip/message.ts';
 import { SipStack } from '../../src/sip/stack.ts';
 import type { InviteClientTransaction, InviteServerTransaction } from '../../src/sip/transaction.ts';
-import { UdpTransport } from '../../src/sip/transport.ts';
+import { TcpTransport, UdpTransport } from '../../src/sip/transport.ts';
 import { formatUri, parseUri } from '../../src/sip/uri.ts';
 
 export type AnswerMode = 'answer' | 'ring' | 'busy' | 'decline' | 'ring-then-answer';
@@ -21,18 +21,28 @@ export class TestPhone extends EventEmitter {
   readonly password: string;
   readonly server: { host: string; port: number; domain: string };
   mode: AnswerMode = 'answer';
+  /** When true, a 2xx to our INVITE is not ACKed (to test the far end's no-ACK handling). */
+  skipAck = false;
   stack!: SipStack;
   dialog: Dialog | undefined;
   incoming: { request: SipRequest; tx: InviteServerTransaction; toTag: string } | undefined;
   received: SipRequest[] = [];
   private cseq = 1;
-  private transport = new UdpTransport();
+  private transport: UdpTransport | TcpTransport;
+  readonly protocol: 'UDP' | 'TCP';
 
-  constructor(extension: string, password: string, server: { host: string; port: number; domain: string }) {
+  constructor(
+    extension: string,
+    password: string,
+    server: { host: string; port: number; domain: string },
+    protocol: 'UDP' | 'TCP' = 'UDP',
+  ) {
     super();
     this.extension = extension;
     this.password = password;
     this.server = server;
+    this.protocol = protocol;
+    this.transport = protocol === 'UDP' ? new UdpTransport() : new TcpTransport();
   }
 
   async start(): Promise<void> {
@@ -72,7 +82,7 @@ export class TestPhone extends EventEmitter {
   }
 
   get contact(): string {
-    return `<sip:${this.extension}@127.0.0.1:${this.port}>`;
+    return `<sip:${this.extension}@127.0.0.1:${this.port}${this.protocol === 'TCP' ? ';transport=tcp' : ''}>`;
   }
 
   get aor(): string {
@@ -84,7 +94,7 @@ export class TestPhone extends EventEmitter {
   }
 
   private destination() {
-    return { protocol: 'UDP' as const, address: this.server.host, port: this.server.port };
+    return { protocol: this.protocol, address: this.server.host, port: this.server.port };
   }
 
   /** Sends a non-INVITE request; answers one digest challenge. */
@@ -179,7 +189,7 @@ export class TestPhone extends EventEmitter {
                 return;
               }
               if (r.status < 300) {
-                if (this.dialog === undefined) {
+                if (this.dialog === undefined && !this.skipAck) {
                   this.dialog = Dialog.asUac(request, r);
                   const ack = this.dialog.createRequest('ACK', request.cseq.seq);
                   this.stack.sendStateless(ack, this.destination()).catch(() => undefined);

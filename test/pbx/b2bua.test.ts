@@ -9,6 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Call, CallState } from '../../src/pbx/call.ts';
 import { VoiceServer } from '../../src/pbx/server.ts';
 import { InMemoryUserDirectory } from '../../src/pbx/users.ts';
+import { SipRequest } from '../../src/sip/message.ts';
+import { parseUri } from '../../src/sip/uri.ts';
 import { waitEvent, waitUntil } from '../helpers/net.ts';
 import { TestPhone } from '../helpers/sip-phone.ts';
 
@@ -21,8 +23,18 @@ const users = new InMemoryUserDirectory([
 let server: VoiceServer;
 const phones: TestPhone[] = [];
 
-async function phone(ext: string, password: string, register = true): Promise<TestPhone> {
-  const p = new TestPhone(ext, password, { host: '127.0.0.1', port: server.sipPort, domain: 'localhost' });
+async function phone(
+  ext: string,
+  password: string,
+  register = true,
+  protocol: 'UDP' | 'TCP' = 'UDP',
+): Promise<TestPhone> {
+  const p = new TestPhone(
+    ext,
+    password,
+    { host: '127.0.0.1', port: server.sipPort, domain: 'localhost' },
+    protocol,
+  );
   await p.start();
   phones.push(p);
   if (register) assert.equal((await p.register(600)).status, 200);
@@ -197,9 +209,73 @@ describe('B2BUA', () => {
     await bob.register(0);
   });
 
+  it('TCP phones: registration over a connection, the call reaches the callee on that connection', async () => {
+    const alice = await phone('1001', 'alice-secret', true, 'TCP');
+    const bob = await phone('1002', 'bob-secret', true, 'TCP');
+    assert.equal(server.registrar.lookup('1002')[0]?.source.protocol, 'TCP');
+    const ok = await alice.call('1002').done;
+    assert.equal(ok.status, 200);
+    assert.equal(bob.received.find((r) => r.method === 'INVITE')?.via.transport, 'TCP');
+    await waitEvent(bob, 'ack', 3000);
+    const byeAtAlice = waitEvent(alice, 'bye', 3000);
+    assert.equal((await bob.hangup()).status, 200);
+    await byeAtAlice;
+    await alice.register(0);
+    await bob.register(0);
+  });
+
+  it('a caller that never ACKs the 200 gets BYE after 64*T1, and so does the callee', async () => {
+    const fast = new VoiceServer({
+      users,
+      host: '127.0.0.1',
+      sipPort: 0,
+      timers: { T1: 20, T2: 160, T4: 200 },
+    });
+    await fast.start();
+    try {
+      const mk = async (ext: string, pw: string) => {
+        const p = new TestPhone(ext, pw, { host: '127.0.0.1', port: fast.sipPort, domain: 'localhost' });
+        await p.start();
+        phones.push(p);
+        assert.equal((await p.register(600)).status, 200);
+        return p;
+      };
+      const alice = await mk('1001', 'alice-secret');
+      const bob = await mk('1002', 'bob-secret');
+      alice.skipAck = true;
+      const nextCall = waitEvent<Call>(fast, 'call', 3000);
+      const byeAtAlice = waitEvent(alice, 'bye', 5000);
+      const byeAtBob = waitEvent(bob, 'bye', 5000);
+      assert.equal((await alice.call('1002').done).status, 200);
+      const [call] = await nextCall;
+      await byeAtAlice;
+      await byeAtBob;
+      await waitUntil(() => call!.state === 'released', 3000, 'released');
+      assert.equal(call!.releaseCause, 'no-ack');
+    } finally {
+      await fast.stop();
+    }
+  });
+
   it('BYE for an unknown dialog gets 481; the server keeps no call state after all this', async () => {
     const alice = await phone('1001', 'alice-secret');
-    assert.equal((await alice.call('1002').done).status, 480);
+    const bye = new SipRequest('BYE', parseUri('sip:1002@localhost'));
+    bye.append('From', '<sip:1001@localhost>;tag=nosuch');
+    bye.append('To', '<sip:1002@localhost>;tag=dialog');
+    bye.append('Call-ID', 'unknown-dialog@test');
+    bye.append('CSeq', '5 BYE');
+    const r = await new Promise<number>((resolve, reject) =>
+      alice.stack.sendRequest(
+        bye,
+        {
+          onResponse: (x) => x.status >= 200 && resolve(x.status),
+          onTimeout: reject,
+          onTransportError: reject,
+        },
+        { protocol: 'UDP', address: '127.0.0.1', port: server.sipPort },
+      ),
+    );
+    assert.equal(r, 481);
     await waitUntil(() => server.b2bua.activeCalls.length === 0, 3000, 'no active calls');
   });
 });
