@@ -200,7 +200,51 @@ describe('SipStack over UDP', () => {
   });
 });
 
+describe('SipStack under hostile input', () => {
+  it('survives a burst of random and truncated datagrams and keeps answering', async () => {
+    const samples = [...Object.values(INVALID).map((v) => v.message), options('x')];
+    for (let i = 0; i < 2000; i++) {
+      const base = Buffer.from(samples[i % samples.length]!);
+      const cut = base.subarray(0, (i * 7919) % (base.length + 1));
+      const junk = Buffer.from(cut);
+      if (junk.length > 0) junk[(i * 31) % junk.length] = i % 256;
+      client.send(junk, udp.local.port, '127.0.0.1');
+    }
+    client.send(Buffer.alloc(60_000, 0x41), udp.local.port, '127.0.0.1');
+    // the kernel may drop datagrams after such a burst: retransmit like a UAC until answered
+    let answered: SipResponse | undefined;
+    for (let attempt = 0; attempt < 40 && answered === undefined; attempt++) {
+      send(options('after-burst'));
+      const deadline = Date.now() + 500;
+      while (answered === undefined && Date.now() < deadline) {
+        const r = await nextResponse(600).catch(() => undefined);
+        if (r?.get('Call-ID') === 'after-burst@test') answered = r;
+      }
+    }
+    assert.equal(answered?.status, 200);
+  });
+
+  it('a request with thousands of header fields gets 400', async () => {
+    send(options('many', 'X-H: 1\r\n'.repeat(1000)));
+    queue.length = 0;
+    let r = await nextResponse();
+    while (r.get('Call-ID') !== 'many@test') r = await nextResponse();
+    assert.equal(r.status, 400);
+  });
+});
+
 describe('SipStack over TCP', () => {
+  it('closes a connection whose header section never ends', async () => {
+    const socket = connect(tcp.local.port, '127.0.0.1');
+    await once(socket, 'connect');
+    const closed = once(socket, 'close');
+    socket.on('error', () => undefined);
+    socket.write('OPTIONS sip:a@b SIP/2.0\r\n');
+    const line = `X-Junk: ${'j'.repeat(1000)}\r\n`;
+    for (let i = 0; i < 40 && !socket.destroyed; i++) socket.write(line);
+    await closed;
+  });
+
   it('answers pipelined requests on the connection, then 400 and close for a missing Content-Length', async () => {
     const socket = connect(tcp.local.port, '127.0.0.1');
     await once(socket, 'connect');
