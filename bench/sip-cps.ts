@@ -31,6 +31,8 @@ export default async function run(args: string[]): Promise<void> {
   const rates = arg(args, 'rates', '50,100,200,400').split(',').map(Number);
   const seconds = Number(arg(args, 'seconds', '5'));
   const hold = Number(arg(args, 'hold', '0'));
+  /** --keep: keep SIPp's traces (message logs) in the work directory and print its path. */
+  const keep = args.includes('--keep');
   const dir = mkdtempSync(join(tmpdir(), 'sb-cps-'));
   const users = new InMemoryUserDirectory([
     { name: 'caller', extension: '2000', sipPassword: 'caller-pw' },
@@ -48,7 +50,16 @@ export default async function run(args: string[]): Promise<void> {
     // the callee: one SIPp UAS taking every call, registered at the PBX
     const uasPort = await freeUdpTcpPort();
     writeFileSync(join(dir, 'uas.xml'), uasScenario('answer'));
-    const uas = sipp(['-sf', join(dir, 'uas.xml'), '-p', String(uasPort), '-mp', String(uasPort + 2)]);
+    const uas = sipp([
+      '-sf',
+      join(dir, 'uas.xml'),
+      '-p',
+      String(uasPort),
+      '-mp',
+      String(uasPort + 2),
+      '-trace_err',
+      ...(keep ? ['-trace_msg'] : []),
+    ]);
     writeFileSync(join(dir, 'reg.csv'), `SEQUENTIAL\n3000;localhost;callee-pw;${uasPort};3600\n`);
     const registerXml = new URL('../test/pbx/sipp/register.xml', import.meta.url).pathname;
     const reg = sipp([
@@ -183,6 +194,7 @@ export default async function run(args: string[]): Promise<void> {
   } finally {
     for (const p of procs) await p.stop(1000);
     await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (keep) console.log(`traces kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
