@@ -216,7 +216,10 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
   }
 
   async stop(): Promise<void> {
+    const hadCalls = (this.b2buaInstance?.activeCalls.length ?? 0) > 0;
     this.b2buaInstance?.close();
+    // let the BYEs, CANCELs and 503s leave before the sockets close (resolution and send are async)
+    if (hadCalls) await new Promise((resolve) => setTimeout(resolve, 100));
     this.registrarInstance?.clear();
     await this.stackInstance?.close();
   }

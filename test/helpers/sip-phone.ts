@@ -156,6 +156,7 @@ export class TestPhone extends EventEmitter {
   call(
     target: string,
     onProvisional?: (r: SipResponse) => void,
+    options: { contentType?: string; maxForwards?: number } = {},
   ): { done: Promise<SipResponse>; cancel: () => void } {
     const callId = newCallId('127.0.0.1');
     const fromTag = newTag();
@@ -169,7 +170,8 @@ export class TestPhone extends EventEmitter {
       r.append('Call-ID', callId);
       r.append('CSeq', `${seq} INVITE`);
       r.append('Contact', this.contact);
-      r.append('Content-Type', 'application/sdp');
+      r.append('Content-Type', options.contentType ?? 'application/sdp');
+      if (options.maxForwards !== undefined) r.append('Max-Forwards', String(options.maxForwards));
       r.body = Buffer.from(SDP(30000));
       return r;
     };

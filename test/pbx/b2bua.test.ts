@@ -119,6 +119,17 @@ describe('B2BUA', () => {
     await alice.register(0);
   });
 
+  it('415 for a body that is not SDP, 483 when Max-Forwards is used up', async () => {
+    const alice = await phone('1001', 'alice-secret');
+    const bob = await phone('1002', 'bob-secret');
+    const r = await alice.call('1002', undefined, { contentType: 'application/unknownformat' }).done;
+    assert.equal(r.status, 415);
+    assert.equal(r.get('Accept'), 'application/sdp');
+    assert.equal((await alice.call('1002', undefined, { maxForwards: 0 }).done).status, 483);
+    await alice.register(0);
+    await bob.register(0);
+  });
+
   it('unanswered call ends after the ring timeout with 480 and the callee gets CANCEL', async () => {
     const alice = await phone('1001', 'alice-secret');
     const bob = await phone('1002', 'bob-secret');

@@ -123,6 +123,22 @@ describe('registrar', () => {
     assert.equal(server.registrar.lookup('1001').length, before - 1);
   });
 
+  it('an out-of-order REGISTER (same Call-ID, lower CSeq) gets 500; more than 10 contacts get 403', async () => {
+    const p = await phone('1002', 'bob-secret');
+    assert.equal((await p.register(600, { callId: 'order@test' })).status, 200);
+    // TestPhone numbers CSeq upwards; a fresh phone with the same Call-ID starts lower again
+    const q = await phone('1002', 'bob-secret');
+    const r = await q.register(600, { callId: 'order@test', contact: p.contact });
+    assert.equal(r.status, 500);
+    const extra: TestPhone[] = [];
+    for (let i = 0; i < 10; i++) extra.push(await phone('1002', 'bob-secret'));
+    const statuses: number[] = [];
+    for (const e of extra) statuses.push((await e.register(600)).status);
+    assert.ok(statuses.includes(403), `statuses: ${statuses}`);
+    assert.ok(server.registrar.lookup('1002').length <= 10);
+    for (const e of [p, ...extra]) await e.register(0);
+  });
+
   it('423 with Min-Expires below the minimum; huge values are clamped', async () => {
     const p = await phone();
     const r = await p.register(10);
