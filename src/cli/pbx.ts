@@ -3,7 +3,7 @@
  * Options: --sip-port N (env SWITCHBOARD_PBX_SIP_PORT, default 5060), --host ADDR (default 127.0.0.1),
  * --domain D (env SWITCHBOARD_XMPP_DOMAIN, default localhost), --advertise ADDR,
  * --user EXT:NAME:SIP_PASSWORD (repeatable; the account store will supply users later),
- * --ring-timeout SECONDS (default 60).
+ * --ring-timeout SECONDS (default 60), --ws-port N (SIP over WebSocket at /sip; off by default).
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -11,7 +11,7 @@ import { VoiceServer, type VoiceServerOptions } from '../pbx/server.ts';
 import { InMemoryUserDirectory } from '../pbx/users.ts';
 
 const USAGE = `Usage: switchboard pbx [--sip-port N] [--host ADDR] [--domain D] [--advertise ADDR]
-                       [--user EXT:NAME:SIP_PASSWORD ...] [--ring-timeout SECONDS]`;
+                       [--user EXT:NAME:SIP_PASSWORD ...] [--ring-timeout SECONDS] [--ws-port N]`;
 
 function fail(message: string): number {
   console.error(`switchboard pbx: ${message}\n${USAGE}`);
@@ -30,6 +30,7 @@ export async function run(argv: string[]): Promise<number> {
         advertise: { type: 'string' },
         user: { type: 'string', multiple: true },
         'ring-timeout': { type: 'string' },
+        'ws-port': { type: 'string' },
         help: { type: 'boolean' },
         config: { type: 'string' },
         data: { type: 'string' },
@@ -74,6 +75,12 @@ export async function run(argv: string[]): Promise<number> {
     logger,
   };
   if (values.advertise !== undefined) options.advertisedHost = values.advertise;
+  const wsText = values['ws-port'] ?? process.env.SWITCHBOARD_PBX_WS_PORT;
+  if (wsText !== undefined) {
+    if (!/^\d{1,5}$/.test(wsText) || Number(wsText) > 65535)
+      return fail(`ws_port: not a port number: ${wsText}`);
+    options.wsPort = Number(wsText);
+  }
   const server = new VoiceServer(options);
   try {
     await server.start();
@@ -81,7 +88,10 @@ export async function run(argv: string[]): Promise<number> {
     logger.error({ err: (e as Error).message }, 'cannot start the voice server');
     return 1;
   }
-  console.log(`switchboard pbx: SIP on udp+tcp ${options.host}:${server.sipPort}, domain ${server.domain}`);
+  const ws = server.wsPort !== undefined ? `, ws://${options.host}:${server.wsPort}/sip` : '';
+  console.log(
+    `switchboard pbx: SIP on udp+tcp ${options.host}:${server.sipPort}${ws}, domain ${server.domain}`,
+  );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGTERM', stop);

@@ -12,6 +12,7 @@ import { type Logger, SILENT_LOGGER, SipStack } from '../sip/stack.ts';
 import type { InviteServerTransaction, ServerTransaction, TimerValues } from '../sip/transaction.ts';
 import { type Endpoint, type SipTransport, TcpTransport, UdpTransport } from '../sip/transport.ts';
 import { bareHost } from '../sip/uri.ts';
+import { WsTransport } from '../sip/ws-transport.ts';
 import { DigestAuthenticator } from './auth.ts';
 import { B2bua } from './b2bua.ts';
 import type { Call } from './call.ts';
@@ -29,6 +30,8 @@ export interface VoiceServerOptions {
   /** Address written into Via/Contact; defaults to the listen address (or a local one for 0.0.0.0). */
   advertisedHost?: string;
   tcp?: boolean;
+  /** Port for SIP over WebSocket (RFC 7118, path /sip); undefined = no WebSocket transport. */
+  wsPort?: number;
   ringTimeoutMs?: number;
   registrar?: Omit<RegistrarOptions, 'isLocal' | 'now'>;
   authAlgorithms?: DigestAlgorithm[];
@@ -65,6 +68,11 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     return this.port;
   }
 
+  /** Port of the WebSocket transport, if any. */
+  get wsPort(): number | undefined {
+    return this.stackInstance?.transport('WS')?.local.port;
+  }
+
   get stack(): SipStack {
     if (this.stackInstance === undefined) throw new Error('voice server not started');
     return this.stackInstance;
@@ -83,6 +91,11 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
   async start(): Promise<void> {
     const host = this.options.host ?? '127.0.0.1';
     const transports = await this.listen(host, this.options.sipPort ?? 5060);
+    if (this.options.wsPort !== undefined) {
+      const ws = new WsTransport();
+      await ws.listen(this.options.wsPort, host);
+      transports.push(ws);
+    }
     const advertisedHost =
       this.options.advertisedHost ?? (host === '0.0.0.0' || host === '::' ? firstLocalAddress() : host);
     const allow = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'REGISTER', 'INFO', 'UPDATE'];
