@@ -131,7 +131,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     if (
       !isSipUri(fromUri) ||
       fromUri.user === undefined ||
-      this.users.findUser(unescapeUri(fromUri.user)) !== caller
+      this.users.findUser(unescapeUri(fromUri.user))?.extension !== caller.extension
     ) {
       reply(403, 'Forbidden (From does not match the credentials)');
       return;

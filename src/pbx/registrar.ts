@@ -114,7 +114,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       reply(404);
       return;
     }
-    if (user !== auth.user) {
+    if (user.extension !== auth.user.extension) {
       reply(403, 'Forbidden (credentials do not match the address of record)');
       return;
     }

@@ -75,6 +75,39 @@ describe('registrar', () => {
     assert.equal(server.registrar.lookup('1001').length, 1);
   });
 
+  it('works with a directory that returns a fresh user object on every lookup (as a database would)', async () => {
+    const fresh = {
+      findUser: (u: string) => {
+        const x = users.findUser(u);
+        return x === undefined ? undefined : { ...x };
+      },
+    };
+    const s = new VoiceServer({ users: fresh, host: '127.0.0.1', sipPort: 0 });
+    await s.start();
+    try {
+      const p = new TestPhone('1001', 'alice-secret', {
+        host: '127.0.0.1',
+        port: s.sipPort,
+        domain: 'localhost',
+      });
+      await p.start();
+      phones.push(p);
+      assert.equal((await p.register(120)).status, 200);
+      const q = new TestPhone('1002', 'bob-secret', {
+        host: '127.0.0.1',
+        port: s.sipPort,
+        domain: 'localhost',
+      });
+      await q.start();
+      phones.push(q);
+      assert.equal((await q.register(120)).status, 200);
+      assert.equal((await p.call('1002').done).status, 200);
+      await p.hangup();
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('SHA-256 credentials work too', async () => {
     const p = await phone('1002', 'bob-secret');
     const build = () => {
