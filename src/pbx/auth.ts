@@ -20,6 +20,46 @@ export interface AuthOptions {
   algorithms?: DigestAlgorithm[];
   nonceLifetimeMs?: number;
   now?: () => number;
+  /** Wrong answers from one address allowed per window before it is refused outright (brute force). */
+  maxFailures?: number;
+  failureWindowMs?: number;
+}
+
+/** Counts failed digest answers per source address in a fixed window, with a bounded table. */
+class FailureLimiter {
+  private readonly counts = new Map<string, { count: number; since: number }>();
+  private readonly max: number;
+  private readonly windowMs: number;
+  private readonly now: () => number;
+
+  constructor(max: number, windowMs: number, now: () => number) {
+    this.max = max;
+    this.windowMs = windowMs;
+    this.now = now;
+  }
+
+  blocked(key: string): boolean {
+    const e = this.counts.get(key);
+    if (e === undefined) return false;
+    if (this.now() - e.since > this.windowMs) {
+      this.counts.delete(key);
+      return false;
+    }
+    return e.count >= this.max;
+  }
+
+  fail(key: string): void {
+    const now = this.now();
+    const e = this.counts.get(key);
+    if (e === undefined || now - e.since > this.windowMs) {
+      this.counts.delete(key);
+      this.counts.set(key, { count: 1, since: now });
+      if (this.counts.size > 10_000) {
+        const oldest = this.counts.keys().next().value;
+        if (oldest !== undefined) this.counts.delete(oldest);
+      }
+    } else e.count++;
+  }
 }
 
 export type AuthResult = { ok: true; user: PbxUser } | { ok: false; response: SipResponse; reason: string };
@@ -29,6 +69,7 @@ export class DigestAuthenticator {
   readonly algorithms: DigestAlgorithm[];
   private readonly nonces: NonceManager;
   private readonly users: UserDirectory;
+  private readonly limiter: FailureLimiter;
 
   constructor(users: UserDirectory, options: AuthOptions) {
     this.users = users;
@@ -38,6 +79,11 @@ export class DigestAuthenticator {
     if (options.nonceLifetimeMs !== undefined) nonceOptions.lifetimeMs = options.nonceLifetimeMs;
     if (options.now !== undefined) nonceOptions.now = options.now;
     this.nonces = new NonceManager(nonceOptions);
+    this.limiter = new FailureLimiter(
+      options.maxFailures ?? 10,
+      options.failureWindowMs ?? 60_000,
+      options.now ?? (() => Date.now()),
+    );
   }
 
   /** The 401 (REGISTER) or 407 (other requests) challenge, with `stale` when asked. */
@@ -55,8 +101,30 @@ export class DigestAuthenticator {
     return response;
   }
 
-  /** Verifies the request's credentials; on failure returns the response to send. */
-  verify(request: SipRequest, toTag?: string): AuthResult {
+  /**
+   * Verifies the request's credentials; on failure returns the response to send. `source` (the
+   * sender's address) is used to refuse an address after too many wrong answers.
+   */
+  verify(request: SipRequest, toTag?: string, source?: string): AuthResult {
+    if (source !== undefined && this.limiter.blocked(source)) {
+      return {
+        ok: false,
+        response: createResponse(request, 403, 'Forbidden (too many failed attempts)', toTag),
+        reason: 'rate limited',
+      };
+    }
+    const result = this.check(request, toTag);
+    if (
+      !result.ok &&
+      source !== undefined &&
+      (result.reason === 'wrong password' || result.reason === 'unknown user')
+    ) {
+      this.limiter.fail(source);
+    }
+    return result;
+  }
+
+  private check(request: SipRequest, toTag?: string): AuthResult {
     const proxy = request.method !== 'REGISTER';
     const values = request.getAll(proxy ? 'Proxy-Authorization' : 'Authorization');
     let credentials: AuthHeader | undefined;

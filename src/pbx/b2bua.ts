@@ -121,7 +121,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
       reply(404, 'Not Found (unknown domain)');
       return;
     }
-    const auth = this.auth.verify(request, toTag);
+    const auth = this.auth.verify(request, toTag, source.address);
     if (!auth.ok) {
       tx.respond(auth.response);
       return;

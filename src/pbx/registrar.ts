@@ -104,7 +104,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       reply(404, 'Not Found (unknown domain)');
       return;
     }
-    const auth = this.auth.verify(request, 'reg');
+    const auth = this.auth.verify(request, 'reg', source.address);
     if (!auth.ok) {
       tx.respond(auth.response);
       return;

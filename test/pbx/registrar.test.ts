@@ -201,6 +201,27 @@ describe('registrar', () => {
     assert.equal((await foreign.register(600)).status, 404);
   });
 
+  it('refuses an address outright after 10 wrong answers (brute force)', async () => {
+    const s = new VoiceServer({ users, host: '127.0.0.1', sipPort: 0 });
+    await s.start();
+    try {
+      const p = new TestPhone('1002', 'bob-secret', {
+        host: '127.0.0.1',
+        port: s.sipPort,
+        domain: 'localhost',
+      });
+      await p.start();
+      phones.push(p);
+      for (let i = 0; i < 10; i++)
+        assert.equal((await p.register(120, { password: `guess${i}` })).status, 403);
+      const blocked = await p.register(120);
+      assert.equal(blocked.status, 403, 'even the right password is refused while blocked');
+      assert.match(blocked.reason, /too many failed attempts/);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('accepts its own listening address as the domain', async () => {
     const p = await phone('1002', 'bob-secret', `127.0.0.1:${server.sipPort}`);
     // realm stays the SIP domain even when the URI names the address
