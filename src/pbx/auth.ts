@@ -9,6 +9,7 @@ import {
   type AuthHeader,
   type DigestAlgorithm,
   digestResponse,
+  monotonicNow,
   NonceManager,
   parseAuthHeader,
 } from '../sip/digest.ts';
@@ -82,7 +83,7 @@ export class DigestAuthenticator {
     this.limiter = new FailureLimiter(
       options.maxFailures ?? 10,
       options.failureWindowMs ?? 60_000,
-      options.now ?? (() => Date.now()),
+      options.now ?? monotonicNow,
     );
   }
 

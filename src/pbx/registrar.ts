@@ -3,6 +3,7 @@
  * events the CSTA layer turns into device in-service / out-of-service.
  */
 import { EventEmitter } from 'node:events';
+import { monotonicNow } from '../sip/digest.ts';
 import { createResponse, type SipRequest } from '../sip/message.ts';
 import type { ServerTransaction } from '../sip/transaction.ts';
 import type { Endpoint } from '../sip/transport.ts';
@@ -14,7 +15,7 @@ export interface Binding {
   extension: string;
   /** Contact URI as registered. */
   uri: SipUri;
-  /** Absolute expiry (ms, Date.now clock). */
+  /** Absolute expiry (ms on a monotonic clock: wall-clock jumps do not expire or revive bindings). */
   expiresAt: number;
   callId: string;
   cseq: number;
@@ -59,7 +60,7 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
     this.users = users;
     this.auth = auth;
     this.isLocal = options.isLocal;
-    this.now = options.now ?? (() => Date.now());
+    this.now = options.now ?? monotonicNow;
     this.options = {
       minExpires: options.minExpires ?? 60,
       maxExpires: options.maxExpires ?? 3600,

@@ -8,6 +8,11 @@ import { readQuoted } from './grammar.ts';
 
 export type DigestAlgorithm = 'MD5' | 'SHA-256';
 
+/** Milliseconds on a monotonic clock (performance.now from the process start, offset to epoch). */
+export function monotonicNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 export interface AuthHeader {
   scheme: string;
   params: Map<string, string>;
@@ -127,11 +132,11 @@ export class NonceManager {
   constructor(options: NonceOptions = {}) {
     this.lifetimeMs = options.lifetimeMs ?? 5 * 60_000;
     this.maxTracked = options.maxTracked ?? 100_000;
-    this.now = options.now ?? (() => Date.now());
+    this.now = options.now ?? monotonicNow;
   }
 
   create(): string {
-    const body = `${this.now().toString(36)}.${randomBytes(9).toString('base64url')}`;
+    const body = `${Math.floor(this.now()).toString(36)}.${randomBytes(9).toString('base64url')}`;
     return `${body}.${this.mac(body)}`;
   }
 
