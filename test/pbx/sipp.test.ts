@@ -146,6 +146,37 @@ describe('SIPp through the PBX', () => {
     assert.deepEqual(await inService, ['1001']);
   });
 
+  it('registers with digest over TCP (-t t1)', async () => {
+    const csv = join(dir, 'reg-tcp.csv');
+    writeFileSync(csv, 'SEQUENTIAL\n1001;localhost;alice-pw;5998;300\n');
+    const port = await freeUdpTcpPort();
+    const p = sipp([
+      '-sf',
+      REGISTER_XML,
+      '-inf',
+      csv,
+      `127.0.0.1:${server.sipPort}`,
+      '-t',
+      't1',
+      '-p',
+      String(port),
+      '-m',
+      '1',
+      '-timeout',
+      '15s',
+      '-au',
+      '1001',
+      '-ap',
+      'alice-pw',
+    ]);
+    assert.equal(
+      await p.wait(20_000),
+      0,
+      `sipp REGISTER over TCP failed:\n${p.output.slice(-1500)}\n${readErrors()}`,
+    );
+    assert.ok(server.registrar.lookup('1001').some((b) => b.source.protocol === 'TCP'));
+  });
+
   it('answered call, caller hangs up', async () => {
     const call = await callThrough('answer', 'answer');
     assert.equal(call.releaseCause, 'caller-hangup');
