@@ -165,9 +165,13 @@ abstract class SipMessageBase {
     return this.body.length;
   }
 
+  /** Replaces the Via headers, keeping their place among the other headers. */
   setVias(vias: Via[]): this {
-    this.set('Via', undefined);
-    for (const v of vias) this.append('Via', formatVia(v));
+    let at = this.headers.findIndex((h) => h.name === 'Via');
+    if (at < 0) at = 0;
+    this.headers = this.headers.filter((h) => h.name !== 'Via');
+    this.headers.splice(at, 0, ...vias.map((v) => ({ name: 'Via', value: formatVia(v) })));
+    this.cache.delete('via');
     return this;
   }
 

@@ -97,6 +97,7 @@ describe('SipStack over UDP', () => {
     assert.match(r.get('Allow') ?? '', /INVITE/);
     assert.equal(r.via.params.get('rport'), String(clientPort));
     assert.equal(r.via.params.get('received'), '127.0.0.1');
+    assert.equal(r.headers[0]?.name, 'Via', 'Via keeps its place at the top');
     assert.equal(r.to.params.get('tag'), 'srv');
   });
 
