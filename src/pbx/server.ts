@@ -68,6 +68,16 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     return this.port;
   }
 
+  /** For the `switchboard_pbx_registered_devices` gauge: extensions with at least one binding. */
+  get registeredDeviceCount(): number {
+    return this.registrarInstance?.registeredExtensions.length ?? 0;
+  }
+
+  /** For the `switchboard_pbx_active_calls` gauge: bridged calls not yet released. */
+  get activeCallCount(): number {
+    return this.b2buaInstance?.activeCalls.length ?? 0;
+  }
+
   /** Port of the WebSocket transport, if any. */
   get wsPort(): number | undefined {
     return this.stackInstance?.transport('WS')?.local.port;

@@ -75,6 +75,8 @@ describe('B2BUA', () => {
     assert.match(invite.get('From') ?? '', /"Alice A" <sip:1001@localhost>/);
     assert.equal(invite.callId === ok.callId, false, 'the B leg is a separate dialog');
     await waitUntil(() => states.includes('connected'), 3000, 'connected');
+    assert.equal(server.activeCallCount, 1);
+    assert.ok(server.registeredDeviceCount >= 2);
     const byeAtBob = waitEvent(bob, 'bye', 3000);
     assert.equal((await alice.hangup()).status, 200);
     await byeAtBob;
