@@ -13,6 +13,8 @@ export interface TimerValues {
   T2: number;
   /** Maximum time a message stays in the network (5 s). */
   T4: number;
+  /** Timer D: wait for response retransmissions over UDP (RFC 3261: at least 32 s; not derived from T1). */
+  D?: number;
 }
 
 export const DEFAULT_TIMERS: Readonly<TimerValues> = Object.freeze({ T1: 500, T2: 4000, T4: 5000 });
@@ -186,7 +188,7 @@ export class InviteClientTransaction extends ClientTransaction {
           this.stopTimer('A');
           this.stopTimer('B');
           this.transmit(this.ackFor(response));
-          this.startTimer('D', this.reliable ? 0 : 32_000, () => this.terminate());
+          this.startTimer('D', this.reliable ? 0 : (this.timers.D ?? 32_000), () => this.terminate());
           this.tu.onResponse(response, this);
         }
         return;

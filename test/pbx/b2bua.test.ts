@@ -270,6 +270,42 @@ describe('B2BUA', () => {
     }
   });
 
+  it('leaves no transactions or calls behind once the timers have run (no leak)', async () => {
+    const fast = new VoiceServer({
+      users,
+      host: '127.0.0.1',
+      sipPort: 0,
+      timers: { T1: 10, T2: 80, T4: 100, D: 200 },
+    });
+    await fast.start();
+    try {
+      const mk = async (ext: string, pw: string) => {
+        const p = new TestPhone(ext, pw, { host: '127.0.0.1', port: fast.sipPort, domain: 'localhost' });
+        await p.start();
+        phones.push(p);
+        assert.equal((await p.register(600)).status, 200);
+        return p;
+      };
+      const alice = await mk('1001', 'alice-secret');
+      const bob = await mk('1002', 'bob-secret');
+      for (let i = 0; i < 5; i++) {
+        assert.equal((await alice.call('1002').done).status, 200);
+        await waitEvent(bob, 'ack', 3000);
+        assert.equal((await alice.hangup()).status, 200);
+      }
+      bob.mode = 'busy';
+      assert.equal((await alice.call('1002').done).status, 486);
+      await waitUntil(() => fast.activeCallCount === 0, 3000, 'calls released');
+      await waitUntil(
+        () => fast.stack.transactionCount.server + fast.stack.transactionCount.client === 0,
+        5000,
+        'transactions drained',
+      );
+    } finally {
+      await fast.stop();
+    }
+  });
+
   it('BYE for an unknown dialog gets 481; the server keeps no call state after all this', async () => {
     const alice = await phone('1001', 'alice-secret');
     const bye = new SipRequest('BYE', parseUri('sip:1002@localhost'));
