@@ -1,0 +1,103 @@
+/**
+ * `switchboard pbx`: runs the voice server (SIP registrar + B2BUA) alone until SIGTERM/SIGINT.
+ * Options: --sip-port N (env SWITCHBOARD_PBX_SIP_PORT, default 5060), --host ADDR (default 127.0.0.1),
+ * --domain D (env SWITCHBOARD_XMPP_DOMAIN, default localhost), --advertise ADDR,
+ * --user EXT:NAME:SIP_PASSWORD (repeatable; the account store will supply users later),
+ * --ring-timeout SECONDS (default 60), --ws-port N (SIP over WebSocket at /sip; off by default).
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { VoiceServer, type VoiceServerOptions } from '../pbx/server.ts';
+import { InMemoryUserDirectory } from '../pbx/users.ts';
+
+const USAGE = `Usage: switchboard pbx [--sip-port N] [--host ADDR] [--domain D] [--advertise ADDR]
+                       [--user EXT:NAME:SIP_PASSWORD ...] [--ring-timeout SECONDS] [--ws-port N]`;
+
+function fail(message: string): number {
+  console.error(`switchboard pbx: ${message}\n${USAGE}`);
+  return 2;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values: ReturnType<typeof parse>['values'];
+  function parse() {
+    return parseArgs({
+      args: argv,
+      options: {
+        'sip-port': { type: 'string' },
+        host: { type: 'string' },
+        domain: { type: 'string' },
+        advertise: { type: 'string' },
+        user: { type: 'string', multiple: true },
+        'ring-timeout': { type: 'string' },
+        'ws-port': { type: 'string' },
+        help: { type: 'boolean' },
+        config: { type: 'string' },
+        data: { type: 'string' },
+      },
+      strict: true,
+    });
+  }
+  try {
+    values = parse().values;
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const portText = values['sip-port'] ?? process.env.SWITCHBOARD_PBX_SIP_PORT ?? '5060';
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535)
+    return fail(`sip_port: not a port number: ${portText}`);
+  const ringText = values['ring-timeout'] ?? '60';
+  if (!/^\d{1,5}$/.test(ringText) || Number(ringText) < 1)
+    return fail(`ring-timeout: not a number of seconds: ${ringText}`);
+  const users = new InMemoryUserDirectory();
+  for (const spec of values.user ?? []) {
+    const m = /^([^:]+):([^:]+):(.+)$/.exec(spec);
+    if (!m) return fail(`user: expected EXT:NAME:SIP_PASSWORD, got ${spec}`);
+    try {
+      users.add({ extension: m[1]!, name: m[2]!, sipPassword: m[3]! });
+    } catch (e) {
+      return fail(`user: ${(e as Error).message}`);
+    }
+  }
+  const logger = pino({ base: { part: 'pbx' } });
+  if (users.list().length === 0)
+    logger.warn('no users configured: every REGISTER and INVITE will be refused');
+  const options: VoiceServerOptions = {
+    users,
+    host: values.host ?? process.env.SWITCHBOARD_PBX_HOST ?? '127.0.0.1',
+    sipPort: Number(portText),
+    domain: values.domain ?? process.env.SWITCHBOARD_XMPP_DOMAIN ?? 'localhost',
+    ringTimeoutMs: Number(ringText) * 1000,
+    logger,
+  };
+  if (values.advertise !== undefined) options.advertisedHost = values.advertise;
+  const wsText = values['ws-port'] ?? process.env.SWITCHBOARD_PBX_WS_PORT;
+  if (wsText !== undefined) {
+    if (!/^\d{1,5}$/.test(wsText) || Number(wsText) > 65535)
+      return fail(`ws_port: not a port number: ${wsText}`);
+    options.wsPort = Number(wsText);
+  }
+  const server = new VoiceServer(options);
+  try {
+    await server.start();
+  } catch (e) {
+    logger.error({ err: (e as Error).message }, 'cannot start the voice server');
+    return 1;
+  }
+  const ws = server.wsPort !== undefined ? `, ws://${options.host}:${server.wsPort}/sip` : '';
+  console.log(
+    `switchboard pbx: SIP on udp+tcp ${options.host}:${server.sipPort}${ws}, domain ${server.domain}`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  logger.info('stopping');
+  await server.stop();
+  return 0;
+}

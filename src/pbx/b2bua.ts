@@ -1,0 +1,595 @@
+/**
+ * Back-to-back user agent for calls between extensions. The caller's INVITE (leg A) is answered by us;
+ * we place a new INVITE (leg B) to every registered contact of the callee in parallel. The first 2xx
+ * wins and the other forks are cancelled; provisional responses and SDP pass through; BYE and CANCEL
+ * work from either side; re-INVITE and other in-dialog requests are relayed to the other leg.
+ */
+import { EventEmitter } from 'node:events';
+import { Dialog, dialogId, newCallId, newTag } from '../sip/dialog.ts';
+import { createResponse, SipRequest, type SipResponse } from '../sip/message.ts';
+import type { SipStack } from '../sip/stack.ts';
+import type {
+  ClientTransaction,
+  ClientTransactionUser,
+  InviteClientTransaction,
+  InviteServerTransaction,
+  ServerTransaction,
+} from '../sip/transaction.ts';
+import type { Endpoint } from '../sip/transport.ts';
+import { isSipUri, unescapeUri } from '../sip/uri.ts';
+import type { DigestAuthenticator } from './auth.ts';
+import { Call, type ReleaseCause } from './call.ts';
+import type { Binding, Registrar } from './registrar.ts';
+import type { PbxUser, UserDirectory } from './users.ts';
+
+export interface B2buaOptions {
+  domain: string;
+  /** An unanswered call is ended after this time (ms); the caller gets 480. */
+  ringTimeoutMs?: number;
+  isLocal: (host: string, port?: number) => boolean;
+}
+
+interface ALeg {
+  request: SipRequest;
+  tx: InviteServerTransaction;
+  toTag: string;
+  source: Endpoint;
+  contact: string;
+  dialog?: Dialog;
+  okRetransmit?: { stop(): void } | undefined;
+}
+
+interface BLeg {
+  binding: Binding;
+  request: SipRequest;
+  tx: InviteClientTransaction;
+  state: 'calling' | 'early' | 'answered' | 'failed' | 'cancelled';
+  gotProvisional: boolean;
+  cancelWanted: boolean;
+  dialog?: Dialog;
+  ack?: SipRequest;
+  destination?: Endpoint;
+  status?: number;
+}
+
+/** A request relayed from one leg to the other, waiting for the other leg's final response. */
+interface PendingAck {
+  dialog: Dialog;
+  seq: number;
+  destination: Endpoint | undefined;
+}
+
+interface Bridge {
+  call: Call;
+  a: ALeg;
+  forks: BLeg[];
+  winner?: BLeg;
+  ringTimer?: ReturnType<typeof setTimeout>;
+  /** ACK to B held back until A's ACK brings the SDP answer (A sent an offerless INVITE). */
+  ackToB?: PendingAck | undefined;
+  /** ACK to the other side of a relayed re-INVITE, held for the SDP answer when it had no offer. */
+  reinvite?: { from: 'A' | 'B'; pendingAck?: PendingAck; okRetransmit?: { stop(): void } } | undefined;
+  ended: boolean;
+}
+
+export interface B2buaEvents {
+  call: [call: Call];
+}
+
+const LOG_TU: ClientTransactionUser = {
+  onResponse() {},
+  onTimeout() {},
+  onTransportError() {},
+};
+
+export class B2bua extends EventEmitter<B2buaEvents> {
+  private readonly stack: SipStack;
+  private readonly users: UserDirectory;
+  private readonly registrar: Registrar;
+  private readonly auth: DigestAuthenticator;
+  private readonly options: Required<B2buaOptions>;
+  private readonly dialogs = new Map<string, { bridge: Bridge; side: 'A' | 'B' }>();
+  private readonly bridges = new Set<Bridge>();
+
+  constructor(
+    stack: SipStack,
+    users: UserDirectory,
+    registrar: Registrar,
+    auth: DigestAuthenticator,
+    options: B2buaOptions,
+  ) {
+    super();
+    this.stack = stack;
+    this.users = users;
+    this.registrar = registrar;
+    this.auth = auth;
+    this.options = { ringTimeoutMs: options.ringTimeoutMs ?? 60_000, ...options } as Required<B2buaOptions>;
+  }
+
+  get activeCalls(): Call[] {
+    return [...this.bridges].map((b) => b.call);
+  }
+
+  // ---- new calls ------------------------------------------------------------------------------
+
+  handleInvite(request: SipRequest, tx: InviteServerTransaction, source: Endpoint): void {
+    const toTag = newTag();
+    const reply = (status: number, reason?: string) =>
+      tx.respond(createResponse(request, status, reason, toTag));
+    const ruri = request.uri;
+    if (!isSipUri(ruri) || ruri.user === undefined || !this.options.isLocal(ruri.host, ruri.port)) {
+      reply(404, 'Not Found (unknown domain)');
+      return;
+    }
+    const auth = this.auth.verify(request, toTag, source.address);
+    if (!auth.ok) {
+      tx.respond(auth.response);
+      return;
+    }
+    const caller = auth.user;
+    const fromUri = request.from.uri;
+    if (
+      !isSipUri(fromUri) ||
+      fromUri.user === undefined ||
+      this.users.findUser(unescapeUri(fromUri.user))?.extension !== caller.extension
+    ) {
+      reply(403, 'Forbidden (From does not match the credentials)');
+      return;
+    }
+    const callee = this.users.findUser(unescapeUri(ruri.user));
+    if (callee === undefined) {
+      reply(404);
+      return;
+    }
+    const contentType = request.get('Content-Type');
+    if (request.body.length > 0 && contentType?.split(';')[0]?.trim().toLowerCase() !== 'application/sdp') {
+      const r = createResponse(request, 415, undefined, toTag);
+      r.append('Accept', 'application/sdp');
+      tx.respond(r);
+      return;
+    }
+    const maxForwards = request.maxForwards ?? 70;
+    if (maxForwards <= 0) {
+      reply(483);
+      return;
+    }
+    const contact = request.contacts[0];
+    if (contact === undefined || contact === '*') {
+      reply(400, 'Bad Request (missing Contact)');
+      return;
+    }
+    const bindings = this.registrar.lookup(callee.extension);
+    const call = new Call(caller.extension, callee.extension);
+    const bridge: Bridge = {
+      call,
+      a: { request, tx, toTag, source, contact: this.stack.contact(callee.extension, source.protocol) },
+      forks: [],
+      ended: false,
+    };
+    this.emit('call', call);
+    if (bindings.length === 0) {
+      reply(480, 'Temporarily Unavailable (not registered)');
+      call.release('unavailable', 480);
+      return;
+    }
+    this.bridges.add(bridge);
+    bridge.ringTimer = setTimeout(() => this.ringTimeout(bridge), this.options.ringTimeoutMs);
+    bridge.ringTimer.unref?.();
+    const callId = newCallId(this.stack.advertisedHost);
+    const fromTag = newTag();
+    for (const binding of bindings)
+      this.fork(bridge, binding, caller, callee, callId, fromTag, maxForwards - 1);
+  }
+
+  private fork(
+    bridge: Bridge,
+    binding: Binding,
+    caller: PbxUser,
+    callee: PbxUser,
+    callId: string,
+    fromTag: string,
+    maxForwards: number,
+  ): void {
+    const a = bridge.a.request;
+    const invite = new SipRequest('INVITE', binding.uri);
+    const name = (caller.displayName ?? caller.name).replace(/["\\]/g, '');
+    invite.append('From', `"${name}" <sip:${caller.extension}@${this.options.domain}>;tag=${fromTag}`);
+    invite.append('To', `<sip:${callee.extension}@${this.options.domain}>`);
+    invite.append('Call-ID', callId);
+    invite.append('CSeq', '1 INVITE');
+    invite.append('Max-Forwards', String(maxForwards));
+    const destination = binding.source.protocol === 'UDP' ? undefined : binding.source;
+    invite.append('Contact', this.stack.contact(caller.extension, binding.source.protocol));
+    invite.append('Allow', this.stack.allow.join(', '));
+    const contentType = a.get('Content-Type');
+    if (a.body.length > 0 && contentType !== undefined) invite.append('Content-Type', contentType);
+    invite.body = a.body;
+    const leg: Partial<BLeg> = {
+      binding,
+      request: invite,
+      state: 'calling',
+      gotProvisional: false,
+      cancelWanted: false,
+    };
+    if (destination !== undefined) leg.destination = destination;
+    const tu: ClientTransactionUser = {
+      onResponse: (response) => this.safely(() => this.forkResponse(bridge, leg as BLeg, response)),
+      onTimeout: () => this.safely(() => this.forkFailed(bridge, leg as BLeg, 408)),
+      onTransportError: () => this.safely(() => this.forkFailed(bridge, leg as BLeg, 503)),
+    };
+    leg.tx = this.stack.sendRequest(invite, tu, destination) as InviteClientTransaction;
+    bridge.forks.push(leg as BLeg);
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.stack.logger.error(
+        { err: e instanceof Error ? (e.stack ?? e.message) : String(e) },
+        'B2BUA error',
+      );
+    }
+  }
+
+  private forkResponse(bridge: Bridge, leg: BLeg, response: SipResponse): void {
+    const status = response.status;
+    if (status < 200) {
+      if (status === 100) return;
+      leg.gotProvisional = true;
+      if (leg.cancelWanted) {
+        this.cancelFork(leg);
+        return;
+      }
+      if (bridge.ended || bridge.winner !== undefined) return;
+      if (leg.state === 'calling') leg.state = 'early';
+      if (
+        leg.dialog === undefined &&
+        typeof response.to.params.get('tag') === 'string' &&
+        response.contacts.length > 0
+      ) {
+        leg.dialog = Dialog.asUac(leg.request, response);
+      }
+      const relay = createResponse(bridge.a.request, status, response.reason, bridge.a.toTag);
+      relay.append('Contact', bridge.a.contact);
+      this.copyBody(response, relay);
+      bridge.a.tx.respond(relay);
+      bridge.call.setState('alerting');
+      return;
+    }
+    if (status < 300) {
+      this.forkAnswered(bridge, leg, response);
+      return;
+    }
+    this.forkFailed(bridge, leg, status);
+  }
+
+  private forkAnswered(bridge: Bridge, leg: BLeg, response: SipResponse): void {
+    // retransmitted 2xx: the ACK was lost
+    if (leg.ack !== undefined) {
+      this.stack.sendStateless(this.cloneAck(leg.ack), leg.destination).catch(() => undefined);
+      return;
+    }
+    if (leg.dialog === undefined || leg.dialog.remoteTag !== response.to.params.get('tag')) {
+      leg.dialog = Dialog.asUac(leg.request, response);
+    } else leg.dialog.confirm(response);
+    const dialog = leg.dialog;
+    const ack = dialog.createRequest('ACK', leg.request.cseq.seq);
+    if (bridge.ended || bridge.winner !== undefined) {
+      // a second fork or a call already over: ACK, then hang up that leg
+      leg.state = 'cancelled';
+      leg.ack = ack;
+      this.stack.sendStateless(this.cloneAck(ack), leg.destination).catch(() => undefined);
+      this.stack.sendRequest(dialog.createRequest('BYE'), LOG_TU, leg.destination);
+      return;
+    }
+    leg.state = 'answered';
+    bridge.winner = leg;
+    this.dialogs.set(dialogId(dialog.callId, dialog.localTag, dialog.remoteTag), { bridge, side: 'B' });
+    for (const other of bridge.forks) if (other !== leg) this.cancelFork(other);
+    if (bridge.ringTimer !== undefined) clearTimeout(bridge.ringTimer);
+
+    if (bridge.a.request.body.length > 0) {
+      leg.ack = ack;
+      this.stack.sendStateless(this.cloneAck(ack), leg.destination).catch(() => undefined);
+    } else {
+      // offerless INVITE: B's 2xx holds the offer, A's ACK will carry the answer for B
+      bridge.ackToB = { dialog, seq: leg.request.cseq.seq, destination: leg.destination };
+    }
+    const ok = createResponse(bridge.a.request, 200, response.reason, bridge.a.toTag);
+    ok.append('Contact', bridge.a.contact);
+    ok.append('Allow', this.stack.allow.join(', '));
+    this.copyBody(response, ok);
+    const a = bridge.a;
+    a.tx.respond(ok);
+    a.dialog = Dialog.asUas(a.request, ok, a.contact);
+    this.dialogs.set(dialogId(a.dialog.callId, a.dialog.localTag, a.dialog.remoteTag), { bridge, side: 'A' });
+    a.okRetransmit = this.stack.retransmit2xx(a.tx, ok, () => this.safely(() => this.noAck(bridge)));
+    bridge.call.setState('connected');
+  }
+
+  private forkFailed(bridge: Bridge, leg: BLeg, status: number): void {
+    if (leg.state === 'failed' || leg.state === 'answered') return;
+    leg.state = leg.state === 'cancelled' || leg.cancelWanted ? 'cancelled' : 'failed';
+    leg.status = status;
+    if (bridge.ended || bridge.winner !== undefined) return;
+    if (!bridge.forks.every((f) => f.state === 'failed' || f.state === 'cancelled')) return;
+    // every fork failed: pick what the caller hears (§16.7 in spirit: busy wins, then not found)
+    const statuses = bridge.forks.map((f) => f.status ?? 480);
+    let final = 480;
+    let cause: ReleaseCause = 'unavailable';
+    if (statuses.some((s) => s === 486 || s === 600)) {
+      final = 486;
+      cause = 'busy';
+    } else if (statuses.some((s) => s === 603)) {
+      final = 603;
+      cause = 'rejected';
+    } else if (statuses.every((s) => s === 404 || s === 604)) {
+      final = 404;
+      cause = 'not-found';
+    }
+    this.endBridge(bridge, cause, final);
+    bridge.a.tx.respond(createResponse(bridge.a.request, final, undefined, bridge.a.toTag));
+  }
+
+  private cancelFork(leg: BLeg): void {
+    if (leg.state === 'answered' || leg.state === 'failed') return;
+    leg.cancelWanted = true;
+    // §9.1: no CANCEL before a provisional response; it goes out when one arrives
+    if (!leg.gotProvisional) return;
+    if (leg.state === 'cancelled') return;
+    leg.state = 'cancelled';
+    this.stack.cancel(leg.tx, LOG_TU, leg.destination);
+  }
+
+  private ringTimeout(bridge: Bridge): void {
+    if (bridge.ended || bridge.winner !== undefined) return;
+    for (const f of bridge.forks) this.cancelFork(f);
+    this.endBridge(bridge, 'no-answer', 480);
+    bridge.a.tx.respond(
+      createResponse(bridge.a.request, 480, 'Temporarily Unavailable (no answer)', bridge.a.toTag),
+    );
+  }
+
+  /** The caller cancelled; the stack has answered the CANCEL with 200. */
+  handleCancel(invite: InviteServerTransaction): void {
+    const bridge = [...this.bridges].find((b) => b.a.tx === invite);
+    if (bridge === undefined) {
+      invite.reply(487);
+      return;
+    }
+    invite.respond(createResponse(bridge.a.request, 487, undefined, bridge.a.toTag));
+    if (bridge.winner !== undefined) return; // CANCEL raced the 200: the caller will BYE
+    for (const f of bridge.forks) this.cancelFork(f);
+    this.endBridge(bridge, 'caller-cancel', 487);
+  }
+
+  private noAck(bridge: Bridge): void {
+    if (bridge.ended) return;
+    this.stack.logger.warn({ call: bridge.call.id }, 'no ACK for 200 OK; ending the call');
+    this.hangUp(bridge, 'A');
+    this.hangUp(bridge, 'B');
+    this.endBridge(bridge, 'no-ack', undefined);
+  }
+
+  private endBridge(bridge: Bridge, cause: ReleaseCause, status: number | undefined): void {
+    if (bridge.ended) return;
+    bridge.ended = true;
+    if (bridge.ringTimer !== undefined) clearTimeout(bridge.ringTimer);
+    bridge.a.okRetransmit?.stop();
+    bridge.reinvite?.okRetransmit?.stop();
+    this.bridges.delete(bridge);
+    for (const [id, entry] of this.dialogs) if (entry.bridge === bridge) this.dialogs.delete(id);
+    bridge.call.release(cause, status);
+  }
+
+  /** Sends BYE on one side of a connected bridge. */
+  private hangUp(bridge: Bridge, side: 'A' | 'B'): void {
+    if (side === 'A') {
+      const d = bridge.a.dialog;
+      if (d !== undefined)
+        this.stack.sendRequest(d.createRequest('BYE'), LOG_TU, this.flowOf(bridge.a.source));
+    } else {
+      const w = bridge.winner;
+      if (w?.dialog !== undefined) {
+        if (bridge.ackToB !== undefined) {
+          // B still waits for its ACK: send it (without answer) so the BYE is valid
+          this.stack
+            .sendStateless(bridge.ackToB.dialog.createRequest('ACK', bridge.ackToB.seq), w.destination)
+            .catch(() => undefined);
+          bridge.ackToB = undefined;
+        }
+        this.stack.sendRequest(w.dialog.createRequest('BYE'), LOG_TU, w.destination);
+      }
+    }
+  }
+
+  private flowOf(source: Endpoint): Endpoint | undefined {
+    return source.protocol === 'UDP' ? undefined : source;
+  }
+
+  // ---- in-dialog ------------------------------------------------------------------------------
+
+  /** ACK for a 2xx (no transaction matched). */
+  handleAck(ack: SipRequest): void {
+    const entry = this.findDialog(ack);
+    if (entry === undefined) return;
+    const { bridge, side } = entry;
+    if (side === 'A' && bridge.a.okRetransmit !== undefined && ack.cseq.seq === bridge.a.request.cseq.seq) {
+      bridge.a.okRetransmit.stop();
+      bridge.a.okRetransmit = undefined;
+      const pending = bridge.ackToB;
+      if (pending !== undefined) {
+        bridge.ackToB = undefined;
+        const toB = pending.dialog.createRequest('ACK', pending.seq);
+        this.copyBody(ack, toB);
+        if (bridge.winner !== undefined) bridge.winner.ack = toB;
+        this.stack.sendStateless(this.cloneAck(toB), pending.destination).catch(() => undefined);
+      }
+      return;
+    }
+    const re = bridge.reinvite;
+    if (re !== undefined && re.from === side) {
+      re.okRetransmit?.stop();
+      if (re.pendingAck !== undefined) {
+        const toOther = re.pendingAck.dialog.createRequest('ACK', re.pendingAck.seq);
+        this.copyBody(ack, toOther);
+        this.stack.sendStateless(toOther, re.pendingAck.destination).catch(() => undefined);
+      }
+      bridge.reinvite = undefined;
+    }
+  }
+
+  handleInDialog(request: SipRequest, tx: ServerTransaction, source: Endpoint): void {
+    const entry = this.findDialog(request);
+    if (entry === undefined) {
+      tx.reply(481);
+      return;
+    }
+    const { bridge, side } = entry;
+    const own = side === 'A' ? bridge.a.dialog : bridge.winner?.dialog;
+    if (own === undefined) {
+      tx.reply(481);
+      return;
+    }
+    if (!own.acceptRemoteSeq(request)) {
+      tx.reply(500, 'Server Internal Error (CSeq out of order)');
+      return;
+    }
+    if (request.method === 'BYE') {
+      tx.reply(200);
+      this.hangUp(bridge, side === 'A' ? 'B' : 'A');
+      this.endBridge(bridge, side === 'A' ? 'caller-hangup' : 'callee-hangup', undefined);
+      return;
+    }
+    if (request.method === 'OPTIONS') {
+      tx.respond(this.stack.optionsResponse(request));
+      return;
+    }
+    this.relay(bridge, side, request, tx, source);
+  }
+
+  /** Relays re-INVITE, UPDATE, INFO and the like to the other leg and its final response back. */
+  private relay(
+    bridge: Bridge,
+    side: 'A' | 'B',
+    request: SipRequest,
+    tx: ServerTransaction,
+    _source: Endpoint,
+  ): void {
+    const otherDialog = side === 'A' ? bridge.winner?.dialog : bridge.a.dialog;
+    const otherDestination = side === 'A' ? bridge.winner?.destination : this.flowOf(bridge.a.source);
+    if (otherDialog === undefined) {
+      tx.reply(481);
+      return;
+    }
+    const isInvite = request.method === 'INVITE';
+    if (isInvite && bridge.reinvite !== undefined) {
+      tx.reply(491);
+      return;
+    }
+    const out = otherDialog.createRequest(request.method);
+    this.copyBody(request, out);
+    if (isInvite) bridge.reinvite = { from: side };
+    const tu: ClientTransactionUser = {
+      onResponse: (response: SipResponse, ctx: ClientTransaction) =>
+        this.safely(() => {
+          if (response.status < 200) {
+            if (response.status > 100) {
+              const r = createResponse(request, response.status, response.reason);
+              this.copyBody(response, r);
+              tx.respond(r);
+            }
+            return;
+          }
+          const r = createResponse(request, response.status, response.reason);
+          const ownDialog = side === 'A' ? bridge.a.dialog : bridge.winner?.dialog;
+          if (ownDialog !== undefined && response.status < 300) r.append('Contact', ownDialog.localContact);
+          this.copyBody(response, r);
+          if (isInvite && response.status < 300) {
+            if (tx.finalResponse !== undefined) {
+              // retransmitted 2xx of the relayed re-INVITE: re-ACK as before
+              return;
+            }
+            const re = bridge.reinvite;
+            if (request.body.length > 0) {
+              this.stack
+                .sendStateless(otherDialog.createRequest('ACK', ctx.request.cseq.seq), otherDestination)
+                .catch(() => undefined);
+            } else if (re !== undefined) {
+              re.pendingAck = {
+                dialog: otherDialog,
+                seq: ctx.request.cseq.seq,
+                destination: otherDestination,
+              };
+            }
+            tx.respond(r);
+            if (re !== undefined) re.okRetransmit = this.stack.retransmit2xx(tx, r, () => undefined);
+            return;
+          }
+          if (isInvite) bridge.reinvite = undefined;
+          tx.respond(r);
+        }),
+      onTimeout: () =>
+        this.safely(() => {
+          if (isInvite) bridge.reinvite = undefined;
+          tx.reply(408);
+        }),
+      onTransportError: () =>
+        this.safely(() => {
+          if (isInvite) bridge.reinvite = undefined;
+          tx.reply(503);
+        }),
+    };
+    this.stack.sendRequest(out, tu, otherDestination);
+  }
+
+  /** Responses no transaction matched: a 2xx retransmitted by B after its transaction ended. */
+  handleStrayResponse(response: SipResponse): void {
+    if (response.status < 200 || response.status >= 300 || response.cseq.method !== 'INVITE') return;
+    const localTag = response.from.params.get('tag');
+    const remoteTag = response.to.params.get('tag');
+    if (typeof localTag !== 'string' || typeof remoteTag !== 'string') return;
+    const entry = this.dialogs.get(dialogId(response.callId, localTag, remoteTag));
+    const ack = entry?.bridge.winner?.ack;
+    if (entry !== undefined && ack !== undefined) {
+      this.stack.sendStateless(this.cloneAck(ack), entry.bridge.winner?.destination).catch(() => undefined);
+    }
+  }
+
+  private findDialog(request: SipRequest): { bridge: Bridge; side: 'A' | 'B' } | undefined {
+    const localTag = request.to.params.get('tag');
+    const remoteTag = request.from.params.get('tag');
+    if (typeof localTag !== 'string' || typeof remoteTag !== 'string') return undefined;
+    return this.dialogs.get(dialogId(request.callId, localTag, remoteTag));
+  }
+
+  private copyBody(from: SipRequest | SipResponse, to: SipRequest | SipResponse): void {
+    const type = from.get('Content-Type');
+    if (from.body.length === 0 || type === undefined) return;
+    to.set('Content-Type', type);
+    to.body = from.body;
+  }
+
+  /** A fresh copy of an ACK (each send gets its own Via branch). */
+  private cloneAck(ack: SipRequest): SipRequest {
+    const copy = new SipRequest('ACK', ack.uri);
+    copy.headers = ack.headers.filter((h) => h.name !== 'Via').map((h) => ({ ...h }));
+    copy.body = ack.body;
+    return copy;
+  }
+
+  /** Ends every call (shutdown): BYE to connected legs, 503 to callers still ringing. */
+  close(): void {
+    for (const bridge of [...this.bridges]) {
+      if (bridge.winner !== undefined) {
+        this.hangUp(bridge, 'A');
+        this.hangUp(bridge, 'B');
+      } else {
+        for (const f of bridge.forks) this.cancelFork(f);
+        bridge.a.tx.respond(createResponse(bridge.a.request, 503, undefined, bridge.a.toTag));
+      }
+      this.endBridge(bridge, 'shutdown', undefined);
+    }
+  }
+}
