@@ -15,6 +15,7 @@ const COMMANDS: Record<string, Command> = {
     load: () => import('./up.ts'),
   },
   xmpp: { summary: 'run the text server (XMPP) alone', load: () => import('./xmpp.ts') },
+  pbx: { summary: 'run the voice server (SIP registrar, B2BUA) alone', load: () => import('./pbx.ts') },
   gateway: { summary: 'run the CSTA gateway (XEP-0114 component) alone', load: () => import('./gateway.ts') },
   user: { summary: 'manage users: add|del|list|passwd|set', load: () => import('./user.ts') },
   'csta-probe': {
