@@ -9,7 +9,19 @@ interface Command {
   load: () => Promise<{ run: (argv: string[]) => Promise<number> }>;
 }
 
-const COMMANDS: Record<string, Command> = {};
+const COMMANDS: Record<string, Command> = {
+  up: {
+    summary: 'run every part on this machine (text server, gateway, voice server)',
+    load: () => import('./up.ts'),
+  },
+  xmpp: { summary: 'run the text server (XMPP) alone', load: () => import('./xmpp.ts') },
+  gateway: { summary: 'run the CSTA gateway (XEP-0114 component) alone', load: () => import('./gateway.ts') },
+  user: { summary: 'manage users: add|del|list|passwd', load: () => import('./user.ts') },
+  'csta-probe': {
+    summary: 'connect to a CSTA XML server, monitor a device, print events',
+    load: () => import('./csta-probe.ts'),
+  },
+};
 
 function usage(): string {
   const lines = ['Usage: switchboard <command> [--config FILE] [--data DIR] [options]', '', 'Commands:'];

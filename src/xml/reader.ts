@@ -42,6 +42,47 @@ class Abort {
 }
 
 type Parser = SaxesParser<{ xmlns: true; position: true }>;
+
+/**
+ * saxes stores handlers as properties added by on(); past six added properties V8 turns the parser
+ * into a dictionary-mode object and parsing gets about 4x slower. So the handlers saxes invokes with
+ * `this` live on a subclass prototype, and only the two it calls as plain functions (text, closetag)
+ * are own properties.
+ */
+class BuilderParser extends SaxesParser<{ xmlns: true; position: true }> {
+  readonly builder: TreeBuilder;
+  constructor(builder: TreeBuilder) {
+    super({ xmlns: true, position: true });
+    this.builder = builder;
+    this.on('text', (text) => builder.text(text));
+    this.on('closetag', () => builder.close());
+  }
+}
+type HandlerThis = BuilderParser;
+Object.assign(BuilderParser.prototype, {
+  openTagHandler(this: HandlerThis, tag: SaxesTagNS) {
+    this.builder.open(tag);
+  },
+  cdataHandler(this: HandlerThis, text: string) {
+    this.builder.text(text);
+  },
+  // Called without `this`: it must not use it.
+  errorHandler(err: Error) {
+    throw new Abort(mapSaxesError(err));
+  },
+  doctypeHandler(this: HandlerThis) {
+    this.builder.restricted('a DOCTYPE');
+  },
+  commentHandler(this: HandlerThis) {
+    this.builder.restricted('a comment');
+  },
+  piHandler(this: HandlerThis) {
+    this.builder.restricted('a processing instruction');
+  },
+  xmldeclHandler(this: HandlerThis, decl: { encoding?: string }) {
+    this.builder.xmlDecl(decl.encoding);
+  },
+});
 type Event = { kind: 'start'; el: Element } | { kind: 'stanza'; el: Element } | { kind: 'end' };
 
 const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
@@ -56,24 +97,25 @@ function isXmlWhitespace(s: string): boolean {
 
 function toElement(tag: SaxesTagNS, limits: XmlLimits): Element {
   const raw = tag.attributes as Record<string, SaxesAttributeNS>;
-  const keys = Object.keys(raw);
-  if (keys.length > limits.maxAttributes) {
-    throw new Abort(
-      new XmlError(
-        'policy-violation',
-        `element <${tag.name}> has more than ${limits.maxAttributes} attributes`,
-      ),
-    );
-  }
-  const attrs: Record<string, string> = {};
-  for (const key of keys) {
+  const element = new Element(tag.local, tag.uri);
+  const attrs = element.attrs;
+  let count = 0;
+  for (const key in raw) {
+    if (++count > limits.maxAttributes) {
+      throw new Abort(
+        new XmlError(
+          'policy-violation',
+          `element <${tag.name}> has more than ${limits.maxAttributes} attributes`,
+        ),
+      );
+    }
     const a = raw[key]!;
     if (a.uri === XMLNS_NS || a.name === 'xmlns') continue;
     if (a.uri === '') attrs[a.local] = a.value;
     else if (a.uri === XML_NS) attrs[`xml:${a.local}`] = a.value;
     else attrs[`{${a.uri}}${a.local}`] = a.value;
   }
-  return new Element(tag.local, tag.uri, attrs);
+  return element;
 }
 
 function mapSaxesError(err: Error): XmlError {
@@ -104,41 +146,32 @@ class TreeBuilder {
   private readonly limits: () => XmlLimits;
   private readonly stanzaLevel: number;
   private readonly root: { name: string; ns: string } | undefined;
-  private readonly onBoundary: () => void;
+  private readonly onBoundary: (what: 'stream header' | 'stanza') => void;
 
   constructor(
     stanzaLevel: number,
     limits: () => XmlLimits,
     root: { name: string; ns: string } | undefined,
-    onBoundary: () => void,
+    onBoundary: (what: 'stream header' | 'stanza') => void,
   ) {
     this.stanzaLevel = stanzaLevel;
     this.limits = limits;
     this.root = root;
     this.onBoundary = onBoundary;
-    const parser: Parser = new SaxesParser({ xmlns: true, position: true });
-    this.parser = parser;
-    parser.on('error', (err) => {
-      throw new Abort(mapSaxesError(err));
-    });
-    const restricted = (what: string) => () => {
-      throw new Abort(new XmlError('restricted-xml', `${what} is not allowed (RFC 6120 §11.1)`));
-    };
-    parser.on('doctype', restricted('a DOCTYPE'));
-    parser.on('comment', restricted('a comment'));
-    parser.on('processinginstruction', restricted('a processing instruction'));
-    parser.on('xmldecl', (decl) => {
-      if (decl.encoding !== undefined && decl.encoding.toLowerCase() !== 'utf-8') {
-        throw new Abort(new XmlError('unsupported-encoding', `encoding ${decl.encoding} is not supported`));
-      }
-    });
-    parser.on('opentag', (tag) => this.open(tag));
-    parser.on('closetag', () => this.close());
-    parser.on('text', (text) => this.text(text));
-    parser.on('cdata', (text) => this.text(text));
+    this.parser = new BuilderParser(this);
   }
 
-  private open(tag: SaxesTagNS): void {
+  restricted(what: string): never {
+    throw new Abort(new XmlError('restricted-xml', `${what} is not allowed (RFC 6120 §11.1)`));
+  }
+
+  xmlDecl(encoding: string | undefined): void {
+    if (encoding !== undefined && encoding.toLowerCase() !== 'utf-8') {
+      throw new Abort(new XmlError('unsupported-encoding', `encoding ${encoding} is not supported`));
+    }
+  }
+
+  open(tag: SaxesTagNS): void {
     const limits = this.limits();
     this.depth++;
     if (this.depth - this.stanzaLevel + 1 > limits.maxDepth) {
@@ -155,8 +188,8 @@ class TreeBuilder {
         );
       }
       if (this.stanzaLevel === 2) {
+        this.onBoundary('stream header');
         this.events.push({ kind: 'start', el: element });
-        this.onBoundary();
         return;
       }
     }
@@ -165,7 +198,7 @@ class TreeBuilder {
     this.stack.push(element);
   }
 
-  private close(): void {
+  close(): void {
     if (this.depth === 1 && this.stanzaLevel === 2) {
       this.depth = 0;
       this.events.push({ kind: 'end' });
@@ -174,12 +207,12 @@ class TreeBuilder {
     const element = this.stack.pop()!;
     this.depth--;
     if (this.depth === this.stanzaLevel - 1) {
+      this.onBoundary('stanza');
       this.events.push({ kind: 'stanza', el: element });
-      this.onBoundary();
     }
   }
 
-  private text(text: string): void {
+  text(text: string): void {
     const parent = this.stack[this.stack.length - 1];
     if (parent !== undefined) {
       appendText(parent, text);
@@ -223,7 +256,7 @@ export class XmlStreamReader {
       2,
       () => this.limits,
       this.rootSpec,
-      () => this.markBoundary(),
+      (what) => this.markBoundary(what),
     );
     this.decoder = new TextDecoder('utf-8', { fatal: true });
     this.fedChars = 0;
@@ -339,7 +372,7 @@ export class XmlStreamReader {
       : new XmlError('policy-violation', `stream header larger than ${this.budget()} bytes`);
   }
 
-  private markBoundary(): void {
+  private markBoundary(what: 'stream header' | 'stanza'): void {
     const pos = this.builder.parser.position;
     const from = Math.max(this.boundaryChar, this.pieceStartChar);
     const base = this.boundaryChar >= this.pieceStartChar ? this.boundaryBytes : this.pieceStartBytes;
@@ -347,6 +380,12 @@ export class XmlStreamReader {
       ? base + (pos - from)
       : base +
         Buffer.byteLength(this.piece.slice(from - this.pieceStartChar, pos - this.pieceStartChar), 'utf8');
+    // A stanza that completed inside one piece is checked here; one still open, after the write.
+    const size = bytes - this.boundaryBytes;
+    const limit = what === 'stanza' ? this.limits.maxStanzaBytes : this.limits.maxBufferedBytes;
+    if (size > limit) {
+      throw new Abort(new XmlError('policy-violation', `${what} of ${size} bytes is larger than ${limit}`));
+    }
     this.boundaryChar = pos;
     this.boundaryBytes = bytes;
   }
@@ -365,6 +404,9 @@ function isWs(c: number): boolean {
 function isHighSurrogate(c: number): boolean {
   return c >= 0xd800 && c <= 0xdbff;
 }
+
+/** Stateless when used without `stream`: one instance serves every document. */
+const DOCUMENT_DECODER = new TextDecoder('utf-8', { fatal: true });
 
 export interface DocumentOptions {
   limits?: Partial<XmlLimits>;
@@ -388,7 +430,7 @@ export function parseDocument(input: string | Uint8Array, options: DocumentOptio
     text = input;
   } else {
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(input);
+      text = DOCUMENT_DECODER.decode(input);
     } catch {
       throw new XmlError('not-well-formed', 'invalid UTF-8');
     }

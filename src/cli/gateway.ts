@@ -1,0 +1,149 @@
+/**
+ * `switchboard gateway [--config FILE] [--data DIR]`: runs the gateway alone, as an XEP-0114 component
+ * of any text server (ours, Prosody, ejabberd) linked to any CSTA XML voice server.
+ * `startGatewayPart` is also what `switchboard up` uses.
+ */
+import { parseArgs } from 'node:util';
+import pino, { type Logger } from 'pino';
+import { type Config, ConfigError, gatewayJid, loadConfig } from '../config/config.ts';
+import { CstaLink, type CstaLogger } from '../csta/index.ts';
+import { DeviceAuthorization, type DeviceGrant } from '../gateway/authorization.ts';
+import { ComponentConnection } from '../gateway/component.ts';
+import { Gateway } from '../gateway/gateway.ts';
+import { registerGatewayMetrics } from '../gateway/metrics.ts';
+import { Registry } from '../metrics/registry.ts';
+import { startHttp } from './http.ts';
+import { componentSecret, dataDirFor } from './xmpp.ts';
+
+const USAGE = `Usage: switchboard gateway [--config FILE] [--data DIR]
+
+Runs the CSTA gateway: an XEP-0114 component ([gateway] jid, xmpp_host, xmpp_port, component_secret)
+linked to a CSTA XML voice server ([gateway] csta_host, csta_port). Users and their extensions come from
+[[users]] (jid defaults to name@[xmpp] domain). Stops cleanly on SIGTERM.`;
+
+export interface GatewayPart {
+  gateway: Gateway;
+  component: ComponentConnection;
+  link: CstaLink;
+  stop(): Promise<void>;
+}
+
+/** Device grants from [[users]]: each user may monitor and control their own extension. */
+export function grantsFromConfig(config: Config): DeviceGrant[] {
+  return config.users
+    .filter((u) => u.extension !== undefined)
+    .map((u) => ({ jid: u.jid ?? `${u.name}@${config.xmpp.domain}`, devices: [u.extension!] }));
+}
+
+function cstaLogger(log: Logger): CstaLogger {
+  return { debug: (m) => log.debug(m), info: (m) => log.info(m), warn: (m) => log.warn(m) };
+}
+
+export function startGatewayPart(
+  config: Config,
+  options: { secret: string; grants: DeviceGrant[]; log: Logger; registry?: Registry },
+): GatewayPart {
+  const log = options.log.child({ part: 'gateway' });
+  const jid = gatewayJid(config);
+  const component = new ComponentConnection({
+    host: config.gateway.xmpp_host,
+    port: config.gateway.xmpp_port ?? config.xmpp.component_port,
+    domain: jid,
+    secret: options.secret,
+  });
+  const link = new CstaLink({
+    host: config.gateway.csta_host,
+    port: config.gateway.csta_port ?? config.pbx.csta_port,
+    edition: config.pbx.csta_edition,
+    log: cstaLogger(log.child({ link: 'csta' })),
+  });
+  const gateway = new Gateway({
+    jid,
+    xmpp: component,
+    pbx: link,
+    authorization: new DeviceAuthorization(options.grants),
+    eventAckTimeoutS: config.gateway.event_ack_timeout_s,
+    log,
+  });
+  if (options.registry !== undefined) registerGatewayMetrics(options.registry, gateway);
+  let everOnline = false;
+  component.on('stanza', (stanza) => gateway.handleStanza(stanza));
+  component.on('online', () => {
+    log.info({ jid }, 'connected to the text server');
+    // After a reconnect, clients may have gone while we were away.
+    if (everOnline) gateway.probeClients();
+    everOnline = true;
+  });
+  component.on('offline', (reason) => log.warn({ reason }, 'text server link down'));
+  link.on('up', (info) => log.info({ ns: info.ns, systemStatus: info.systemStatus }, 'voice server link up'));
+  link.on('down', (info) => {
+    if (info.wasUp) log.warn({ reason: info.reason, retryInMs: info.retryInMs }, 'voice server link down');
+    else log.debug({ reason: info.reason, retryInMs: info.retryInMs }, 'voice server not reachable');
+  });
+  component.start();
+  link.start();
+  return {
+    gateway,
+    component,
+    link,
+    async stop() {
+      await gateway.close();
+      await component.stop();
+      await link.stop();
+    },
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values: { config?: string | undefined; data?: string | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        data: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    console.error(`switchboard gateway: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    console.log(USAGE);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig({ file: values.config });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      return 2;
+    }
+    throw e;
+  }
+  const log = pino({ level: config.log_level });
+  const { secret } = componentSecret(config, dataDirFor(config, values.data));
+  const registry = new Registry();
+  let http: Awaited<ReturnType<typeof startHttp>>;
+  try {
+    http = await startHttp(config.http.host, config.http.port, registry);
+  } catch (e) {
+    console.error(`switchboard gateway: http: ${(e as Error).message}`);
+    return 1;
+  }
+  const part = startGatewayPart(config, { secret, grants: grantsFromConfig(config), log, registry });
+  console.log(
+    `gateway ${gatewayJid(config)}: text server ${config.gateway.xmpp_host}:${config.gateway.xmpp_port ?? config.xmpp.component_port}, voice server ${config.gateway.csta_host}:${config.gateway.csta_port ?? config.pbx.csta_port}, metrics http://${config.http.host}:${http.port}/metrics`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  await part.stop();
+  await http.close();
+  return 0;
+}

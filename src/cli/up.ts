@@ -1,0 +1,187 @@
+/**
+ * `switchboard up` (= `npm start`): every part on this machine in one process — text server, gateway,
+ * voice server — with demo users on first start, a banner saying what listens where, metrics, and a
+ * clean stop on SIGTERM.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { type Config, ConfigError, gatewayJid, loadConfig } from '../config/config.ts';
+import { Registry } from '../metrics/registry.ts';
+import type { Store } from '../xmpp-server/store.ts';
+import { credentialsFor } from '../xmpp-server/store.ts';
+import { startGatewayPart } from './gateway.ts';
+import { startHttp } from './http.ts';
+import { componentSecret, dataDirFor, startTextServer } from './xmpp.ts';
+
+const USAGE = `Usage: switchboard up [--config FILE] [--data DIR]
+
+Runs the text server, the gateway and the voice server on this machine. On first start it creates the
+demo users alice (1001), bob (1002) and carol (1003) and prints their passwords once; they are kept in
+DATA/demo-users.txt.`;
+
+const DEMO_USERS = [
+  { name: 'alice', extension: '1001' },
+  { name: 'bob', extension: '1002' },
+  { name: 'carol', extension: '1003' },
+];
+
+interface DemoUser {
+  name: string;
+  extension: string;
+  password: string;
+  sipPassword: string;
+}
+
+/** Creates the demo users when the store has no account at all (first start). */
+async function ensureDemoUsers(store: Store, dataDir: string): Promise<DemoUser[] | undefined> {
+  if (store.listAccounts().length > 0) return undefined;
+  const created: DemoUser[] = [];
+  for (const u of DEMO_USERS) {
+    const password = randomBytes(9).toString('base64url');
+    const sipPassword = randomBytes(9).toString('base64url');
+    store.createAccount(u.name, await credentialsFor(password), { extension: u.extension, sipPassword });
+    created.push({ ...u, password, sipPassword });
+  }
+  const lines = created.map(
+    (u) => `${u.name}\textension ${u.extension}\tpassword ${u.password}\tSIP password ${u.sipPassword}`,
+  );
+  writeFileSync(join(dataDir, 'demo-users.txt'), `${lines.join('\n')}\n`, { mode: 0o600 });
+  return created;
+}
+
+function banner(
+  config: Config,
+  ports: { c2s: number; component: number; http: number },
+  demo: DemoUser[] | undefined,
+  dataDir: string,
+): string {
+  const d = config.xmpp.domain;
+  const lines = [
+    '',
+    'Switchboard is up.',
+    `  text server   XMPP c2s ${config.xmpp.host}:${ports.c2s} (domain ${d}), components ${config.xmpp.host}:${ports.component}`,
+    `  gateway       ${gatewayJid(config)} (CSTA over XMPP), linked to the voice server at ${config.gateway.csta_host}:${config.gateway.csta_port ?? config.pbx.csta_port}`,
+    `  metrics       http://${config.http.host}:${ports.http}/metrics`,
+    '',
+  ];
+  if (demo !== undefined) {
+    lines.push('Demo users (passwords shown once; also in ' + join(dataDir, 'demo-users.txt') + '):');
+    for (const u of demo)
+      lines.push(
+        `  ${u.name}@${d}  password ${u.password}  phone ${u.extension}, SIP password ${u.sipPassword}`,
+      );
+  } else {
+    lines.push(`Users: switchboard user list --data ${dataDir}`);
+  }
+  lines.push(
+    '',
+    'Log in with any XMPP client, for example:',
+    `  profanity: /connect alice@${d} server ${config.xmpp.host} port ${ports.c2s} tls allow`,
+    `  Gajim: account alice@${d}, custom host ${config.xmpp.host} port ${ports.c2s}`,
+    `Then send "help" to ${gatewayJid(config)} for phone commands, or use CSTA over XMPP (docs/protocol.md).`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values: { config?: string | undefined; data?: string | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        data: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    console.error(`switchboard up: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    console.log(USAGE);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig({ file: values.config });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      return 2;
+    }
+    throw e;
+  }
+  const log = pino({ level: config.log_level });
+  const dataDir = resolve(dataDirFor(config, values.data));
+  if (!existsSync(dataDir)) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const registry = new Registry();
+  const stops: (() => Promise<void> | void)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'error while stopping');
+      }
+    }
+  };
+  try {
+    const { server, store } = await startTextServer(config, dataDir, log);
+    stops.push(
+      () => store.close(),
+      () => server.stop(),
+    );
+    registry.gauge(
+      'switchboard_xmpp_sessions',
+      'Client sessions on the text server',
+      () => server.gauges().switchboard_xmpp_sessions,
+    );
+    registry.gauge(
+      'switchboard_xmpp_components',
+      'Components connected to the text server',
+      () => server.gauges().switchboard_xmpp_components,
+    );
+    const demo = await ensureDemoUsers(store, dataDir);
+    const grants = store
+      .listAccounts()
+      .filter((a) => a.extension !== undefined)
+      .map((a) => ({ jid: `${a.username}@${config.xmpp.domain}`, devices: [a.extension!] }));
+    const http = await startHttp(config.http.host, config.http.port, registry);
+    stops.push(() => http.close());
+    const { secret } = componentSecret(config, dataDir);
+    const gateway = startGatewayPart(
+      {
+        ...config,
+        gateway: { ...config.gateway, xmpp_host: config.xmpp.host, xmpp_port: server.componentPort },
+      },
+      { secret, grants, log, registry },
+    );
+    stops.push(() => gateway.stop());
+    console.log(
+      banner(
+        config,
+        { c2s: server.c2sPort, component: server.componentPort, http: http.port },
+        demo,
+        dataDir,
+      ),
+    );
+  } catch (e) {
+    console.error(`switchboard up: ${(e as Error).message}`);
+    await stopAll();
+    return 1;
+  }
+  await new Promise<void>((resolveStop) => {
+    process.once('SIGTERM', () => resolveStop());
+    process.once('SIGINT', () => resolveStop());
+  });
+  log.info('stopping');
+  await stopAll();
+  return 0;
+}

@@ -1,0 +1,155 @@
+/**
+ * `switchboard xmpp [--config FILE] [--data DIR]`: runs the text server alone until SIGTERM/SIGINT.
+ * `startTextServer` is also what `switchboard up` uses to run it beside the other parts.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pino, { type Logger } from 'pino';
+import { type Config, ConfigError, gatewayJid, loadConfig } from '../config/config.ts';
+import { prepDomainpart, prepLocalpart } from '../xmpp/jid.ts';
+import { openStore, XmppServer } from '../xmpp-server/server.ts';
+import { credentialsFor, type Store } from '../xmpp-server/store.ts';
+
+const USAGE = `Usage: switchboard xmpp [--config FILE] [--data DIR]
+
+Runs the embedded XMPP text server (c2s with STARTTLS, XEP-0114 components) until SIGTERM.
+Every config key can also be set as SWITCHBOARD_SECTION_KEY, e.g. SWITCHBOARD_XMPP_C2S_PORT=5223.`;
+
+/** The gateway's component secret: from config, else made once and kept in the data directory. */
+export function componentSecret(config: Config, dataDir: string): { secret: string; created: boolean } {
+  const configured = config.xmpp.component_secret ?? config.gateway.component_secret;
+  if (configured !== undefined) return { secret: configured, created: false };
+  const file = join(dataDir, 'component-secret');
+  if (existsSync(file)) return { secret: readFileSync(file, 'utf8').trim(), created: false };
+  const secret = randomBytes(18).toString('base64url');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return { secret, created: true };
+}
+
+/** Creates the [[users]] of the config that do not exist yet; updates their extension and SIP password. */
+export async function ensureConfiguredUsers(store: Store, config: Config, log: Logger): Promise<void> {
+  for (const user of config.users) {
+    if (user.jid !== undefined && !user.jid.endsWith(`@${config.xmpp.domain}`)) continue;
+    const name = prepLocalpart(user.name);
+    if (!store.hasAccount(name)) {
+      const password = user.password ?? randomBytes(12).toString('base64url');
+      store.createAccount(name, await credentialsFor(password), {
+        extension: user.extension,
+        sipPassword: user.sip_password,
+      });
+      if (user.password === undefined)
+        log.warn({ user: name, password }, 'created account with a generated password');
+      else log.info({ user: name }, 'created account from config');
+    } else if (user.extension !== undefined || user.sip_password !== undefined) {
+      store.setAccountExtras(name, {
+        ...(user.extension !== undefined ? { extension: user.extension } : {}),
+        ...(user.sip_password !== undefined ? { sipPassword: user.sip_password } : {}),
+      });
+    }
+  }
+}
+
+/** Starts the text server for a config and data directory; the caller stops it (and closes the store). */
+export async function startTextServer(
+  config: Config,
+  dataDir: string,
+  log: Logger,
+): Promise<{ server: XmppServer; store: Store }> {
+  const store = openStore(dataDir);
+  try {
+    await ensureConfiguredUsers(store, config, log);
+    const components = new Map<string, string>();
+    for (const [domain, secret] of Object.entries(config.xmpp.components))
+      components.set(prepDomainpart(domain), secret);
+    const gateway = prepDomainpart(gatewayJid(config));
+    if (!components.has(gateway)) {
+      const { secret, created } = componentSecret(config, dataDir);
+      if (created)
+        log.warn(
+          { component: gateway, file: join(dataDir, 'component-secret') },
+          'generated a component secret',
+        );
+      components.set(gateway, secret);
+    }
+    const server = new XmppServer(
+      {
+        domain: prepDomainpart(config.xmpp.domain),
+        host: config.xmpp.host,
+        c2sPort: config.xmpp.c2s_port,
+        componentPort: config.xmpp.component_port,
+        components,
+        allowPlainLoopback: config.xmpp.allow_plain_loopback,
+        tlsCert: config.xmpp.tls_cert,
+        tlsKey: config.xmpp.tls_key,
+        dataDir,
+        offlineLimit: config.xmpp.offline_limit,
+      },
+      { store, log: log.child({ part: 'text server' }) },
+    );
+    await server.start();
+    return { server, store };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+export function dataDirFor(config: Config, flag: string | undefined): string {
+  return flag ?? config.data_dir ?? 'data';
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values: { config?: string | undefined; data?: string | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        data: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    console.error(`switchboard xmpp: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    console.log(USAGE);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig({ file: values.config });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      return 2;
+    }
+    throw e;
+  }
+  const log = pino({ level: config.log_level });
+  const dataDir = dataDirFor(config, values.data);
+  let started: { server: XmppServer; store: Store };
+  try {
+    started = await startTextServer(config, dataDir, log);
+  } catch (e) {
+    console.error(`switchboard xmpp: ${(e as Error).message}`);
+    return 1;
+  }
+  const { server, store } = started;
+  console.log(
+    `text server for ${server.config.domain}: c2s ${server.config.host}:${server.c2sPort}, components ${server.config.host}:${server.componentPort}`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  await server.stop();
+  store.close();
+  return 0;
+}

@@ -1,0 +1,99 @@
+/**
+ * `switchboard up` as a newcomer runs it: demo users on first start, a banner with their passwords,
+ * every part reachable, metrics, a clean stop on SIGTERM, and no new users on the second start.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Element } from '../../src/xml/index.ts';
+import { XmppClient } from '../../src/xmpp/client.ts';
+import { freeTcpPort, Proc } from '../helpers/net.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const ED4 = 'http://www.ecma-international.org/standards/ecma-323/csta/ed4';
+
+describe('switchboard up', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-up-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('starts every part with demo users, serves metrics, stops on SIGTERM, and keeps users on restart', async () => {
+    const c2s = await freeTcpPort();
+    const component = await freeTcpPort();
+    const http = await freeTcpPort();
+    const csta = await freeTcpPort();
+    const config = join(dir, 'config.toml');
+    writeFileSync(
+      config,
+      `log_level = "warn"\n[xmpp]\nc2s_port = ${c2s}\ncomponent_port = ${component}\n[http]\nport = ${http}\n[pbx]\ncsta_port = ${csta}\n`,
+    );
+    const data = join(dir, 'data');
+    const up = new Proc(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'up', '--config', config, '--data', data],
+      { cwd: ROOT },
+    );
+    try {
+      await up.waitForOutput(/Switchboard is up/, 30_000);
+      const [, password] = await up.waitForOutput(/alice@localhost {2}password (\S+) {2}phone 1001/, 5000);
+      assert.match(up.output, /bob@localhost {2}password \S+ {2}phone 1002/);
+      assert.match(up.output, /carol@localhost {2}password \S+ {2}phone 1003/);
+      assert.match(
+        readFileSync(join(data, 'demo-users.txt'), 'utf8'),
+        new RegExp(`alice\\textension 1001\\tpassword ${password}`),
+      );
+
+      // alice logs in (STARTTLS with the self-signed certificate made on first start) and asks the gateway.
+      const alice = await XmppClient.connect({
+        host: '127.0.0.1',
+        port: c2s,
+        domain: 'localhost',
+        username: 'alice',
+        password: password!,
+        tls: 'starttls',
+      });
+      const iq = new Element('iq', 'jabber:client', { type: 'get', to: 'cti.localhost', id: 's1' });
+      iq.c('RequestSystemStatus', {}, ED4);
+      const reply = await alice.iq(iq);
+      assert.equal(reply.attr('type'), 'result');
+      // Nothing listens on the voice-server port in this test: the gateway says so.
+      assert.equal(reply.getChild('RequestSystemStatusResponse')?.getChildText('systemStatus'), 'disabled');
+      await alice.close();
+
+      const metrics = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+      assert.match(metrics, /^switchboard_xmpp_components 1$/m);
+      assert.match(metrics, /^switchboard_gateway_csta_link_up 0$/m);
+
+      up.child.kill('SIGTERM');
+      assert.equal(await up.wait(10_000), 0);
+    } finally {
+      await up.stop();
+    }
+
+    const again = new Proc(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'up', '--config', config, '--data', data],
+      { cwd: ROOT },
+    );
+    try {
+      await again.waitForOutput(/Switchboard is up/, 30_000);
+      assert.doesNotMatch(again.output, /password/);
+      assert.match(again.output, /switchboard user list/);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('a bad config fails at start with one line naming the key', async () => {
+    const config = join(dir, 'bad.toml');
+    writeFileSync(config, '[xmpp]\nc2s_port = 99999\n');
+    const up = new Proc(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'up', '--config', config, '--data', join(dir, 'bad')],
+      { cwd: ROOT },
+    );
+    assert.equal(await up.wait(30_000), 2);
+    assert.match(up.output.trim(), /^config: xmpp\.c2s_port: .+$/);
+  });
+});
