@@ -579,6 +579,29 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     return copy;
   }
 
+  // ---- CSTA ClearConnection / ClearCall (used by csta-interface.ts) ----------------------------
+
+  /**
+   * Ends `call` as if `side` had hung up: BYE to both legs once answered; while ringing, CANCEL to
+   * the callee's forks and 487 (caller cleared) or 603 (callee cleared) to the caller.
+   * False when the call is already over.
+   */
+  clearCall(call: Call, side: 'caller' | 'callee'): boolean {
+    const bridge = [...this.bridges].find((b) => b.call === call);
+    if (bridge === undefined || bridge.ended) return false;
+    if (bridge.winner !== undefined) {
+      this.hangUp(bridge, 'A');
+      this.hangUp(bridge, 'B');
+      this.endBridge(bridge, side === 'caller' ? 'caller-hangup' : 'callee-hangup', undefined);
+      return true;
+    }
+    for (const f of bridge.forks) this.cancelFork(f);
+    const status = side === 'caller' ? 487 : 603;
+    this.endBridge(bridge, side === 'caller' ? 'caller-cancel' : 'rejected', status);
+    bridge.a.tx.respond(createResponse(bridge.a.request, status, undefined, bridge.a.toTag));
+    return true;
+  }
+
   /** Ends every call (shutdown): BYE to connected legs, 503 to callers still ringing. */
   close(): void {
     for (const bridge of [...this.bridges]) {
