@@ -72,6 +72,16 @@ interface Bridge {
   ended: boolean;
 }
 
+/**
+ * What the CSTA interface decides for a new call (DND, forwarding): ring `forwardTo` instead of the
+ * dialled extension, and/or refuse the call with `reject` as the final status.
+ */
+export interface RouteDecision {
+  forwardTo?: string;
+  reject?: number;
+  reason?: string;
+}
+
 export interface B2buaEvents {
   call: [call: Call];
 }
@@ -90,6 +100,8 @@ export class B2bua extends EventEmitter<B2buaEvents> {
   private readonly options: Required<B2buaOptions>;
   private readonly dialogs = new Map<string, { bridge: Bridge; side: 'A' | 'B' }>();
   private readonly bridges = new Set<Bridge>();
+  /** Optional routing hook (csta-interface.ts: DND and immediate forwarding). */
+  route: ((caller: string, callee: string) => RouteDecision | undefined) | undefined;
 
   constructor(
     stack: SipStack,
@@ -136,11 +148,14 @@ export class B2bua extends EventEmitter<B2buaEvents> {
       reply(403, 'Forbidden (From does not match the credentials)');
       return;
     }
-    const callee = this.users.findUser(unescapeUri(ruri.user));
-    if (callee === undefined) {
+    const dialled = this.users.findUser(unescapeUri(ruri.user));
+    if (dialled === undefined) {
       reply(404);
       return;
     }
+    const decision = this.route?.(caller.extension, dialled.extension);
+    const forwarded = decision?.forwardTo === undefined ? undefined : this.users.findUser(decision.forwardTo);
+    const callee = forwarded ?? dialled;
     const contentType = request.get('Content-Type');
     if (request.body.length > 0 && contentType?.split(';')[0]?.trim().toLowerCase() !== 'application/sdp') {
       const r = createResponse(request, 415, undefined, toTag);
@@ -160,6 +175,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     }
     const bindings = this.registrar.lookup(callee.extension);
     const call = new Call(caller.extension, callee.extension);
+    if (forwarded !== undefined) call.divertedFrom = dialled.extension;
     const bridge: Bridge = {
       call,
       a: { request, tx, toTag, source, contact: this.stack.contact(callee.extension, source.protocol) },
@@ -167,6 +183,11 @@ export class B2bua extends EventEmitter<B2buaEvents> {
       ended: false,
     };
     this.emit('call', call);
+    if (decision?.reject !== undefined) {
+      reply(decision.reject, decision.reason);
+      call.release(decision.reject === 486 ? 'busy' : 'rejected', decision.reject);
+      return;
+    }
     if (bindings.length === 0) {
       reply(480, 'Temporarily Unavailable (not registered)');
       call.release('unavailable', 480);

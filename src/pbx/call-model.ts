@@ -34,6 +34,10 @@ export interface ModelCall {
   readonly id: string;
   readonly caller: string;
   readonly callee: string;
+  /** The device the caller dialled: the callee, or the device that forwarded the call to it. */
+  readonly called: string;
+  /** Why the call reached `callee` instead of `called` (callForwardImmediate, …). */
+  readonly redirectCause: EventCause | undefined;
   /** The caller's connection (initiated, connected, fail, null). */
   callerState: LocalConnectionState;
   /** The callee's connection (null until Delivered). */
@@ -75,13 +79,20 @@ export class CallModel extends EventEmitter<CallModelEvents> {
   }
 
   /** A new call; no event yet (the first is initiated() or originated()). */
-  create(caller: string, callee: string, control: CallControl): ModelCall {
+  create(
+    caller: string,
+    callee: string,
+    control: CallControl,
+    redirect?: { from: string; cause: EventCause },
+  ): ModelCall {
     // Short ids, unique for the life of the process, so they cannot collide with an ended call's.
     const id = `c${(++this.counter).toString(36)}${Date.now().toString(36).slice(-4)}`;
     const call: ModelCall = {
       id,
       caller,
       callee,
+      called: redirect?.from ?? callee,
+      redirectCause: redirect?.cause,
       callerState: 'null',
       calleeState: 'null',
       ended: false,
@@ -115,10 +126,25 @@ export class CallModel extends EventEmitter<CallModelEvents> {
       monitorCrossRefID: MON,
       originatedConnection: { callID: call.id, deviceID: call.caller },
       callingDevice: dev(call.caller),
-      calledDevice: dev(call.callee),
+      calledDevice: dev(call.called),
       localConnectionInfo: 'connected',
       cause: 'newCall',
     });
+    if (call.redirectCause !== undefined) {
+      // the forwarding device never had a connection: it hears once that the call went elsewhere
+      this.send(call.called, {
+        name: 'DivertedEvent',
+        monitorCrossRefID: MON,
+        connection: { callID: call.id, deviceID: call.called },
+        divertingDevice: dev(call.called),
+        newDestination: dev(call.callee),
+        callingDevice: dev(call.caller),
+        calledDevice: dev(call.called),
+        lastRedirectionDevice: NOT_REQUIRED,
+        localConnectionInfo: 'null',
+        cause: call.redirectCause,
+      });
+    }
   }
 
   /** The callee is alerting. */
@@ -130,11 +156,8 @@ export class CallModel extends EventEmitter<CallModelEvents> {
       monitorCrossRefID: MON,
       connection: { callID: call.id, deviceID: call.callee },
       alertingDevice: dev(call.callee),
-      callingDevice: dev(call.caller),
-      calledDevice: dev(call.callee),
-      lastRedirectionDevice: NOT_REQUIRED,
+      ...this.redirection(call),
       localConnectionInfo: lci,
-      cause: 'newCall',
     }));
   }
 
@@ -148,11 +171,8 @@ export class CallModel extends EventEmitter<CallModelEvents> {
       monitorCrossRefID: MON,
       establishedConnection: { callID: call.id, deviceID: call.callee },
       answeringDevice: dev(call.callee),
-      callingDevice: dev(call.caller),
-      calledDevice: dev(call.callee),
-      lastRedirectionDevice: NOT_REQUIRED,
+      ...this.redirection(call),
       localConnectionInfo: lci,
-      cause: 'newCall',
     }));
   }
 
@@ -193,7 +213,7 @@ export class CallModel extends EventEmitter<CallModelEvents> {
       failedConnection: { callID: call.id, deviceID: call.callee },
       failingDevice: dev(call.callee),
       callingDevice: dev(call.caller),
-      calledDevice: dev(call.callee),
+      calledDevice: dev(call.called),
       lastRedirectionDevice: NOT_REQUIRED,
       localConnectionInfo: 'fail',
       cause,
@@ -234,6 +254,16 @@ export class CallModel extends EventEmitter<CallModelEvents> {
       if (state === 'null' && device !== alsoTo) continue;
       this.send(device, build(state));
     }
+  }
+
+  /** calling/called/lastRedirection/cause of Delivered and Established (csta.md §5.7). */
+  private redirection(call: ModelCall) {
+    return {
+      callingDevice: dev(call.caller),
+      calledDevice: dev(call.called),
+      lastRedirectionDevice: call.redirectCause === undefined ? NOT_REQUIRED : { numberDialed: call.called },
+      cause: call.redirectCause ?? ('newCall' as const),
+    };
   }
 
   private stateOf(call: ModelCall, device: string): LocalConnectionState | undefined {

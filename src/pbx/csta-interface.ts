@@ -89,6 +89,10 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
   private readonly byDevice = new Map<string, Set<Monitor>>();
   private readonly perConnection = new Map<CstaServerConnection, Set<Monitor>>();
   private readonly b2buaCalls = new Map<Call, ModelCall>();
+  /** Devices with do-not-disturb on (in memory: lost when the voice server restarts). */
+  private readonly dnd = new Set<string>();
+  /** Immediate forwarding: device → destination (in memory). */
+  private readonly forwardImmediate = new Map<string, string>();
   private monitorCounter = 0;
   private address: AddressInfo | undefined;
   private readonly unsubscribe: Array<() => void> = [];
@@ -134,8 +138,18 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
         if (!third.handleStrayResponse(response)) previous.onStrayResponse?.(response, source);
       },
     };
+    const b2bua = voice.b2bua;
+    b2bua.route = (caller, callee) => {
+      const r = this.route(caller, callee);
+      if (r.divertedFrom === undefined && r.refuse === undefined) return undefined;
+      return {
+        ...(r.divertedFrom === undefined ? {} : { forwardTo: r.target }),
+        ...(r.refuse === undefined ? {} : { reject: 486, reason: 'Busy Here (do not disturb)' }),
+      };
+    };
     this.unsubscribe.push(() => {
       stack.handlers = previous;
+      b2bua.route = undefined;
     });
 
     const onEvent = (device: string, message: CstaMessage) => this.deliver(device, message);
@@ -221,17 +235,25 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
     const caller = call.callerExtension;
     const callee = call.calleeExtension;
     const calleeRegistered = this.voice.registrar.lookup(callee).length > 0;
+    const calleeDnd = this.dnd.has(callee);
     let clearedBy: 'caller' | 'callee' | 'all' | undefined;
-    const model = this.model.create(caller, callee, {
-      clearConnection: (device) => {
-        clearedBy = device === caller ? 'caller' : 'callee';
-        this.voice.b2bua.clearCall(call, clearedBy);
+    const model = this.model.create(
+      caller,
+      callee,
+      {
+        clearConnection: (device) => {
+          clearedBy = device === caller ? 'caller' : 'callee';
+          this.voice.b2bua.clearCall(call, clearedBy);
+        },
+        clearCall: () => {
+          clearedBy = 'all';
+          this.voice.b2bua.clearCall(call, 'caller');
+        },
       },
-      clearCall: () => {
-        clearedBy = 'all';
-        this.voice.b2bua.clearCall(call, 'caller');
-      },
-    });
+      call.divertedFrom === undefined
+        ? undefined
+        : { from: call.divertedFrom, cause: 'callForwardImmediate' },
+    );
     this.b2buaCalls.set(call, model);
     this.model.originated(model);
     call.on('state', (state) => {
@@ -240,7 +262,11 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
     });
     call.once('released', (cause) => {
       this.b2buaCalls.delete(call);
-      this.model.end(model, endOf(cause, clearedBy, calleeRegistered, model));
+      const end = endOf(cause, clearedBy, calleeRegistered, model);
+      this.model.end(
+        model,
+        calleeDnd && typeof end === 'object' && end.failed === 'busy' ? { failed: 'doNotDisturb' } : end,
+      );
     });
   }
 
@@ -362,8 +388,64 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
           deviceModelName: 'SIP phone',
         });
         return;
+      case 'SetDoNotDisturb': {
+        const device = this.device(m.device);
+        if (m.doNotDisturbOn) this.dnd.add(device);
+        else this.dnd.delete(device);
+        request.reply({ name: 'SetDoNotDisturbResponse' });
+        this.deliver(device, {
+          name: 'DoNotDisturbEvent',
+          monitorCrossRefID: '',
+          device: { deviceIdentifier: device },
+          doNotDisturbOn: m.doNotDisturbOn,
+        });
+        return;
+      }
+      case 'GetDoNotDisturb': {
+        const device = this.device(m.device);
+        request.reply({ name: 'GetDoNotDisturbResponse', doNotDisturbOn: this.dnd.has(device) });
+        return;
+      }
+      case 'SetForwarding': {
+        const device = this.device(m.device);
+        const type = m.forwardingType ?? (m.activateForward ? undefined : 'forwardImmediate');
+        // only immediate forwarding is carried out; busy/no-answer/DND forwarding are not built
+        if (type !== 'forwardImmediate') throw failure({ operation: 'invalidForwardingType' });
+        let destination: string | undefined;
+        if (m.activateForward) {
+          destination = this.knownDevice(m.forwardDN ?? '');
+          if (destination === undefined || destination === device)
+            throw failure({ operation: 'invalidForwardingDestination' });
+          this.forwardImmediate.set(device, destination);
+        } else this.forwardImmediate.delete(device);
+        request.reply({ name: 'SetForwardingResponse' });
+        this.deliver(device, {
+          name: 'ForwardingEvent',
+          monitorCrossRefID: '',
+          device: { deviceIdentifier: device },
+          forwardingType: 'forwardImmediate',
+          forwardStatus: m.activateForward,
+          ...(destination === undefined ? {} : { forwardTo: destination }),
+        });
+        return;
+      }
+      case 'GetForwarding': {
+        const device = this.device(m.device);
+        const to = this.forwardImmediate.get(device);
+        request.reply({
+          name: 'GetForwardingResponse',
+          forwardingList: [
+            {
+              forwardingType: 'forwardImmediate',
+              forwardStatus: to !== undefined,
+              ...(to === undefined ? {} : { forwardDN: to }),
+            },
+          ],
+        });
+        return;
+      }
       default:
-        // ConferenceCall needs a mixer; hold, transfer, deflect, forwarding and DND are not built yet.
+        // ConferenceCall needs a mixer; hold, transfer and deflect are not built yet.
         throw failure({ operation: 'serviceNotSupported' });
     }
   }
@@ -415,11 +497,37 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
     if (caller === callee) throw failure({ operation: 'notDifferentDevices' });
     if (this.voice.registrar.lookup(caller).length === 0)
       throw failure({ systemResourceAvailibility: 'callingDeviceOutOfService' });
-    if (this.voice.registrar.lookup(callee).length === 0)
+    const routing = this.route(caller, callee);
+    if (this.voice.registrar.lookup(routing.target).length === 0)
       throw failure({ systemResourceAvailibility: 'calledDeviceOutOfService' });
-    this.thirdParty!.makeCall(caller, callee, m.autoOriginate ?? 'prompt', (call) =>
-      request.reply({ name: 'MakeCallResponse', callingDevice: { callID: call.id, deviceID: caller } }),
+    this.thirdParty!.makeCall(
+      caller,
+      routing.target,
+      m.autoOriginate ?? 'prompt',
+      (call) =>
+        request.reply({ name: 'MakeCallResponse', callingDevice: { callID: call.id, deviceID: caller } }),
+      {
+        ...(routing.divertedFrom === undefined ? {} : { divertedFrom: routing.divertedFrom }),
+        ...(routing.refuse === undefined ? {} : { refuse: routing.refuse }),
+      },
     );
+  }
+
+  /**
+   * Where a call to `callee` goes: one hop of immediate forwarding (never back to the caller), then
+   * DND at the destination refuses it.
+   */
+  private route(
+    caller: string,
+    callee: string,
+  ): { target: string; divertedFrom?: string; refuse?: 'doNotDisturb' } {
+    const forwardTo = this.forwardImmediate.get(callee);
+    const target = forwardTo !== undefined && forwardTo !== caller ? forwardTo : callee;
+    return {
+      target,
+      ...(target === callee ? {} : { divertedFrom: callee }),
+      ...(this.dnd.has(target) ? { refuse: 'doNotDisturb' as const } : {}),
+    };
   }
 
   /** A call and one of its live connections, or the CSTA error that says which part is wrong. */

@@ -5,6 +5,8 @@
  * UAC of both dialogs, so BYE, CANCEL and stray 2xx retransmissions of these dialogs are handled here,
  * before the B2BUA sees them.
  */
+
+import type { EventCause } from '../csta/index.ts';
 import { Dialog, dialogId, newCallId, newTag } from '../sip/dialog.ts';
 import { SipRequest, type SipResponse } from '../sip/message.ts';
 import type { SipStack } from '../sip/stack.ts';
@@ -50,6 +52,8 @@ interface ThirdPartyCall {
   offer?: { type: string; body: Buffer };
   timer?: ReturnType<typeof setTimeout>;
   ended: boolean;
+  /** The callee refuses every call (DND): Failed with this cause once the caller has answered. */
+  refuse?: EventCause;
 }
 
 const LOG_TU: ClientTransactionUser = { onResponse() {}, onTimeout() {}, onTransportError() {} };
@@ -87,25 +91,35 @@ export class ThirdPartyCalls {
 
   /**
    * Starts a call from `caller` (who must be registered) to `callee`. `onCreated` runs before any
-   * event or SIP message, so the MakeCallResponse goes out before ServiceInitiated.
+   * event or SIP message, so the MakeCallResponse goes out before ServiceInitiated. `routing` says
+   * where the call really goes (forwarding) and whether the callee refuses it (DND).
    */
   makeCall(
     caller: string,
     callee: string,
     autoOriginate: 'prompt' | 'doNotPrompt',
     onCreated: (call: ModelCall) => void,
+    routing: { divertedFrom?: string; refuse?: EventCause } = {},
   ): void {
     const binding = this.newestBinding(caller);
     if (binding === undefined) throw new Error(`${caller} is not registered`);
     const holder: { call?: ThirdPartyCall } = {};
-    const model = this.model.create(caller, callee, {
-      clearConnection: (device) => holder.call && this.clearConnection(holder.call, device),
-      clearCall: () => holder.call && this.clearConnection(holder.call, caller, 'cleared'),
-    });
+    const model = this.model.create(
+      caller,
+      callee,
+      {
+        clearConnection: (device) => holder.call && this.clearConnection(holder.call, device),
+        clearCall: () => holder.call && this.clearConnection(holder.call, caller, 'cleared'),
+      },
+      routing.divertedFrom === undefined
+        ? undefined
+        : { from: routing.divertedFrom, cause: 'callForwardImmediate' },
+    );
     onCreated(model);
     const extra = autoOriginate === 'doNotPrompt' ? AUTO_ANSWER_HEADERS : [];
     // The calling phone shows whom it is about to call.
     const partial: Partial<ThirdPartyCall> = { model, ended: false };
+    if (routing.refuse !== undefined) partial.refuse = routing.refuse;
     const call = partial as ThirdPartyCall;
     holder.call = call;
     this.calls.add(call);
@@ -215,6 +229,11 @@ export class ThirdPartyCalls {
     }
     call.offer = { type, body: response.body };
     this.model.originated(call.model);
+    if (call.refuse !== undefined) {
+      this.ackAndBye(call.a);
+      this.finish(call, { failed: call.refuse });
+      return;
+    }
     const binding = this.newestBinding(call.model.callee);
     if (binding === undefined) {
       this.ackAndBye(call.a);

@@ -19,6 +19,13 @@ export function describe(message: CstaMessage): string {
   const parts = [`${m.name.replace(/Event$/, '')}(${connection?.deviceID ?? device ?? ''})`];
   if (m.localConnectionInfo !== undefined) parts.push(String(m.localConnectionInfo));
   if (m.cause !== undefined) parts.push(String(m.cause));
+  if (m.doNotDisturbOn !== undefined) parts.push(m.doNotDisturbOn ? 'on' : 'off');
+  if (m.forwardStatus !== undefined)
+    parts.push(
+      `${String(m.forwardingType)} ${m.forwardStatus ? 'on' : 'off'}${m.forwardTo === undefined ? '' : ` ${String(m.forwardTo)}`}`,
+    );
+  const newDestination = (m.newDestination as { deviceIdentifier?: string } | undefined)?.deviceIdentifier;
+  if (newDestination !== undefined) parts.push(`to ${newDestination}`);
   return parts.join(' ');
 }
 

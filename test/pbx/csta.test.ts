@@ -596,3 +596,106 @@ describe('CSTA interface: refusals and hostile input', () => {
     assert.ok(csta.monitorCount >= 2);
   });
 });
+
+describe('CSTA interface: do not disturb and immediate forwarding (csta.md §5.3, §5.7, §5.8)', () => {
+  it('DND: event, read back, calls and MakeCalls to the device fail with doNotDisturb', async () => {
+    await client.link.request({ name: 'SetDoNotDisturb', device: '1002', doNotDisturbOn: true });
+    await client.expect(monB, ['DoNotDisturb(1002) on']);
+    assert.equal(
+      (await client.link.request({ name: 'GetDoNotDisturb', device: '1002' })).doNotDisturbOn,
+      true,
+    );
+    client.reset(monB);
+    bob.mode = 'answer';
+    assert.equal((await alice.call('1002').done).status, 486);
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Failed(1002) fail doNotDisturb',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await idle();
+    client.reset(monA);
+    alice.mode = 'answer';
+    const bye = waitEvent(alice, 'bye', 3000);
+    const invitesToBob = bob.received.filter((r) => r.method === 'INVITE').length;
+    await client.link.request({ name: 'MakeCall', callingDevice: '1001', calledDirectoryNumber: '1002' });
+    await bye;
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated makeCall',
+      'Originated(1001) connected newCall',
+      'Failed(1002) fail doNotDisturb',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    assert.equal(bob.received.filter((r) => r.method === 'INVITE').length, invitesToBob, 'bob never rang');
+    await client.expect(monB, []);
+    await client.link.request({ name: 'SetDoNotDisturb', device: '1002', doNotDisturbOn: false });
+    await client.expect(monB, ['DoNotDisturb(1002) off']);
+  });
+
+  it('forward immediate: event, read back, the call rings the destination with Diverted and redirection', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    const monD = await client.monitor('1004');
+    assert.equal(
+      await client.refusal({
+        name: 'SetForwarding',
+        device: '1002',
+        forwardingType: 'forwardBusy',
+        activateForward: true,
+        forwardDN: '1004',
+      }),
+      'operation/invalidForwardingType',
+    );
+    assert.equal(
+      await client.refusal({
+        name: 'SetForwarding',
+        device: '1002',
+        forwardingType: 'forwardImmediate',
+        activateForward: true,
+        forwardDN: '555',
+      }),
+      'operation/invalidForwardingDestination',
+    );
+    await client.link.request({
+      name: 'SetForwarding',
+      device: '1002',
+      forwardingType: 'forwardImmediate',
+      activateForward: true,
+      forwardDN: '1004',
+    });
+    await client.expect(monB, ['Forwarding(1002) forwardImmediate on 1004']);
+    const list = await client.link.request({ name: 'GetForwarding', device: '1002' });
+    assert.deepEqual(
+      list.forwardingList?.map((i) => [i.forwardingType, i.forwardStatus, i.forwardDN]),
+      [['forwardImmediate', true, '1004']],
+    );
+    client.reset(monB);
+    assert.equal((await alice.call('1002').done).status, 200);
+    await alice.hangup();
+    const a = await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1004) connected callForwardImmediate',
+      'Established(1004) connected callForwardImmediate',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await client.expect(monB, ['Diverted(1002) null callForwardImmediate to 1004']);
+    await client.expect(monD, [
+      'Delivered(1004) alerting callForwardImmediate',
+      'Established(1004) connected callForwardImmediate',
+      'ConnectionCleared(1001) connected normalClearing',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+    const delivered = a[2] as { calledDevice: unknown; lastRedirectionDevice: unknown };
+    assert.deepEqual(delivered.calledDevice, { deviceIdentifier: '1002' });
+    assert.deepEqual(delivered.lastRedirectionDevice, { numberDialed: '1002' });
+    await client.link.request({ name: 'SetForwarding', device: '1002', activateForward: false });
+    await client.expect(monB, [
+      'Diverted(1002) null callForwardImmediate to 1004',
+      'Forwarding(1002) forwardImmediate off',
+    ]);
+    assert.equal((await dave.register(0)).status, 200);
+    await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
+  });
+});
