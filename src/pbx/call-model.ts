@@ -13,6 +13,11 @@ export interface CallControl {
   clearConnection(device: string): void;
   /** Ends the whole call. */
   clearCall(): void;
+  /**
+   * Puts `device`'s side of an answered call on hold (or takes it off); false when the SIP side cannot
+   * now. Absent when the call kind has no hold.
+   */
+  hold?(device: string, held: boolean): boolean;
 }
 
 /** How a call ended, seen from the connections (csta.md §5.1, §5.3). */
@@ -173,6 +178,34 @@ export class CallModel extends EventEmitter<CallModelEvents> {
       answeringDevice: dev(call.callee),
       ...this.redirection(call),
       localConnectionInfo: lci,
+    }));
+  }
+
+  /** `device` put the call on hold: its connection goes to hold (csta.md §5.4). */
+  held(call: ModelCall, device: string): void {
+    if (call.ended || this.stateOf(call, device) !== 'connected') return;
+    this.setState(call, device, 'hold');
+    this.toParties(call, (lci) => ({
+      name: 'HeldEvent',
+      monitorCrossRefID: MON,
+      heldConnection: { callID: call.id, deviceID: device },
+      holdingDevice: dev(device),
+      localConnectionInfo: lci,
+      cause: 'normal',
+    }));
+  }
+
+  /** `device` took the call off hold. */
+  retrieved(call: ModelCall, device: string): void {
+    if (call.ended || this.stateOf(call, device) !== 'hold') return;
+    this.setState(call, device, 'connected');
+    this.toParties(call, (lci) => ({
+      name: 'RetrievedEvent',
+      monitorCrossRefID: MON,
+      retrievedConnection: { callID: call.id, deviceID: device },
+      retrievingDevice: dev(device),
+      localConnectionInfo: lci,
+      cause: 'normal',
     }));
   }
 

@@ -139,6 +139,14 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
       },
     };
     const b2bua = voice.b2bua;
+    const onHold = (call: Call, party: 'caller' | 'callee', held: boolean) => {
+      const model = this.b2buaCalls.get(call);
+      if (model === undefined) return;
+      const device = party === 'caller' ? model.caller : model.callee;
+      if (held) this.model.held(model, device);
+      else this.model.retrieved(model, device);
+    };
+    b2bua.on('hold', onHold);
     b2bua.route = (caller, callee) => {
       const r = this.route(caller, callee);
       if (r.divertedFrom === undefined && r.refuse === undefined) return undefined;
@@ -150,6 +158,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
     this.unsubscribe.push(() => {
       stack.handlers = previous;
       b2bua.route = undefined;
+      b2bua.off('hold', onHold);
     });
 
     const onEvent = (device: string, message: CstaMessage) => this.deliver(device, message);
@@ -249,6 +258,10 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
           clearedBy = 'all';
           this.voice.b2bua.clearCall(call, 'caller');
         },
+        hold: (device, held) =>
+          this.voice.b2bua.setHold(call, device === caller ? 'caller' : 'callee', held, (ok) => {
+            if (!ok) this.log.warn(`csta: ${held ? 'hold' : 'retrieve'} of ${device} failed in SIP`);
+          }),
       },
       call.divertedFrom === undefined
         ? undefined
@@ -388,6 +401,21 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
           deviceModelName: 'SIP phone',
         });
         return;
+      case 'HoldCall':
+      case 'RetrieveCall': {
+        const hold = m.name === 'HoldCall';
+        const { call, device } = this.connectionOf(hold ? m.callToBeHeld : m.callToBeRetrieved);
+        if (call.control.hold === undefined)
+          throw failure({ operation: 'requestIncompatibleWithConnection' });
+        const state = device === call.caller ? call.callerState : call.calleeState;
+        const other = device === call.caller ? call.calleeState : call.callerState;
+        if (hold && (state !== 'connected' || other === 'null' || other === 'alerting'))
+          throw failure({ stateIncompatibility: 'invalidConnectionState' });
+        if (!hold && state !== 'hold') throw failure({ stateIncompatibility: 'noHeldCall' });
+        if (!call.control.hold(device, hold)) throw failure({ stateIncompatibility: 'invalidObjectState' });
+        request.reply(hold ? { name: 'HoldCallResponse' } : { name: 'RetrieveCallResponse' });
+        return;
+      }
       case 'SetDoNotDisturb': {
         const device = this.device(m.device);
         if (m.doNotDisturbOn) this.dnd.add(device);
@@ -445,7 +473,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
         return;
       }
       default:
-        // ConferenceCall needs a mixer; hold, transfer and deflect are not built yet.
+        // ConferenceCall needs a mixer; consultation, transfer and deflect are not built yet.
         throw failure({ operation: 'serviceNotSupported' });
     }
   }

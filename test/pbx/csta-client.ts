@@ -14,7 +14,9 @@ export function describe(message: CstaMessage): string {
     m.connection ??
     m.establishedConnection ??
     m.droppedConnection ??
-    m.failedConnection) as { deviceID?: string } | undefined;
+    m.failedConnection ??
+    m.heldConnection ??
+    m.retrievedConnection) as { deviceID?: string } | undefined;
   const device = (m.device as { deviceIdentifier?: string } | undefined)?.deviceIdentifier;
   const parts = [`${m.name.replace(/Event$/, '')}(${connection?.deviceID ?? device ?? ''})`];
   if (m.localConnectionInfo !== undefined) parts.push(String(m.localConnectionInfo));
@@ -37,7 +39,9 @@ export function callIdOf(message: CstaMessage): string | undefined {
     m.connection ??
     m.establishedConnection ??
     m.droppedConnection ??
-    m.failedConnection) as { callID?: string } | undefined;
+    m.failedConnection ??
+    m.heldConnection ??
+    m.retrievedConnection) as { callID?: string } | undefined;
   return connection?.callID;
 }
 

@@ -12,8 +12,9 @@ import { encodeFrame } from '../../src/csta/index.ts';
 import { CstaInterface } from '../../src/pbx/csta-interface.ts';
 import { VoiceServer } from '../../src/pbx/server.ts';
 import { InMemoryUserDirectory } from '../../src/pbx/users.ts';
+import type { SipRequest, SipResponse } from '../../src/sip/message.ts';
 import { waitEvent, waitUntil } from '../helpers/net.ts';
-import { TestPhone } from '../helpers/sip-phone.ts';
+import { SDP, TestPhone } from '../helpers/sip-phone.ts';
 import { CstaTestClient, callIdOf } from './csta-client.ts';
 
 const users = new InMemoryUserDirectory([
@@ -521,8 +522,14 @@ describe('CSTA interface: refusals and hostile input', () => {
         { name: 'ConferenceCall', heldCall: { callID: 'a' }, activeCall: { callID: 'b' } },
         'operation/serviceNotSupported',
       ],
+      [{ name: 'HoldCall', callToBeHeld: { callID: 'a', deviceID: '1001' } }, 'operation/invalidCallID'],
+      [{ name: 'RetrieveCall', callToBeRetrieved: { callID: 'a' } }, 'operation/invalidConnectionID'],
       [
-        { name: 'HoldCall', callToBeHeld: { callID: 'a', deviceID: '1001' } },
+        {
+          name: 'ConsultationCall',
+          existingCall: { callID: 'a', deviceID: '1001' },
+          consultedDevice: '1003',
+        },
         'operation/serviceNotSupported',
       ],
       [{ name: 'SnapshotDevice', snapshotObject: '42' }, 'operation/invalidDeviceID'],
@@ -697,5 +704,130 @@ describe('CSTA interface: do not disturb and immediate forwarding (csta.md §5.3
     ]);
     assert.equal((await dave.register(0)).status, 200);
     await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
+  });
+});
+
+/** The phone sends a re-INVITE in its dialog with the given media direction and ACKs the 2xx. */
+async function reinvite(p: TestPhone, direction: 'sendonly' | 'sendrecv'): Promise<SipResponse> {
+  const dialog = p.dialog!;
+  const invite = dialog.createRequest('INVITE');
+  invite.set('Content-Type', 'application/sdp');
+  invite.body = Buffer.from(`${SDP(32000)}a=${direction}\r\n`);
+  const destination = { protocol: 'UDP' as const, address: '127.0.0.1', port: voice.sipPort };
+  const response = await new Promise<SipResponse>((resolve, reject) => {
+    p.stack.sendRequest(
+      invite,
+      {
+        onResponse: (r) => {
+          if (r.status >= 200) resolve(r);
+        },
+        onTimeout: () => reject(new Error('re-INVITE timed out')),
+        onTransportError: (_tx, e) => reject(e),
+      },
+      destination,
+    );
+  });
+  if (response.status < 300)
+    await p.stack.sendStateless(dialog.createRequest('ACK', invite.cseq.seq), destination);
+  return response;
+}
+
+describe('CSTA interface: hold and retrieve (csta.md §5.4)', () => {
+  it('HoldCall/RetrieveCall re-INVITE both phones (sendonly/inactive, then sendrecv)', async () => {
+    bob.mode = 'answer';
+    assert.equal((await alice.call('1002').done).status, 200);
+    const [delivered] = await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+    ]);
+    const callID = callIdOf(delivered!)!;
+    const bobReinvite = waitEvent<SipRequest>(bob, 'reinvite', 3000);
+    const aliceReinvite = waitEvent<SipRequest>(alice, 'reinvite', 3000);
+    await client.link.request({ name: 'HoldCall', callToBeHeld: { callID, deviceID: '1001' } });
+    const [toBob] = await bobReinvite;
+    const [toAlice] = await aliceReinvite;
+    assert.match(toBob!.body.toString(), /a=sendonly/);
+    assert.match(toBob!.body.toString(), /m=audio 30000/, "the held party gets the holder's media");
+    assert.match(toAlice!.body.toString(), /a=inactive/);
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) connected normal',
+    ]);
+    assert.equal(
+      await client.refusal({ name: 'HoldCall', callToBeHeld: { callID, deviceID: '1001' } }),
+      'stateIncompatibility/invalidConnectionState',
+    );
+    assert.equal(
+      await client.refusal({ name: 'RetrieveCall', callToBeRetrieved: { callID, deviceID: '1002' } }),
+      'stateIncompatibility/noHeldCall',
+    );
+    const bobRetrieve = waitEvent<SipRequest>(bob, 'reinvite', 3000);
+    await client.link.request({ name: 'RetrieveCall', callToBeRetrieved: { callID, deviceID: '1001' } });
+    const [again] = await bobRetrieve;
+    assert.match(again!.body.toString(), /a=sendrecv/);
+    await waitUntil(() => client.eventsOf(monA).length >= 6, 3000, 'Retrieved');
+    await alice.hangup();
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) hold normal',
+      'Retrieved(1001) connected normal',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) connected normal',
+      'Retrieved(1001) connected normal',
+      'ConnectionCleared(1001) connected normalClearing',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+  });
+
+  it("a phone's own re-INVITE with sendonly gives Held, with sendrecv Retrieved; held connections clear", async () => {
+    bob.mode = 'answer';
+    assert.equal((await alice.call('1002').done).status, 200);
+    await waitUntil(() => client.eventsOf(monB).length >= 2, 3000, 'established');
+    assert.equal((await reinvite(bob, 'sendonly')).status, 200);
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Established(1002) connected newCall',
+      'Held(1002) connected normal',
+    ]);
+    assert.equal((await reinvite(bob, 'sendrecv')).status, 200);
+    assert.equal((await reinvite(bob, 'sendonly')).status, 200);
+    await waitUntil(() => client.eventsOf(monB).length >= 5, 3000, 'held again');
+    await alice.hangup();
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1002) hold normal',
+      'Retrieved(1002) connected normal',
+      'Held(1002) hold normal',
+      'ConnectionCleared(1001) hold normalClearing',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+  });
+
+  it('MakeCall calls refuse HoldCall (no hold on third-party calls yet)', async () => {
+    alice.mode = 'answer';
+    bob.mode = 'answer';
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+    });
+    await client.expect(monB, ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall']);
+    const callID = r.callingDevice.callID!;
+    assert.equal(
+      await client.refusal({ name: 'HoldCall', callToBeHeld: { callID, deviceID: '1001' } }),
+      'operation/requestIncompatibleWithConnection',
+    );
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID } });
   });
 });
