@@ -4,14 +4,18 @@
  * --domain D (env SWITCHBOARD_XMPP_DOMAIN, default localhost), --advertise ADDR,
  * --user EXT:NAME:SIP_PASSWORD (repeatable; the account store will supply users later),
  * --ring-timeout SECONDS (default 60), --ws-port N (SIP over WebSocket at /sip; off by default).
+ * CSTA XML interface: --csta-port N (env SWITCHBOARD_PBX_CSTA_PORT, default 1040),
+ * --csta-edition ed3|ed4|ed5|ed6 (env SWITCHBOARD_PBX_CSTA_EDITION, default ed4).
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { CstaInterface } from '../pbx/csta-interface.ts';
 import { VoiceServer, type VoiceServerOptions } from '../pbx/server.ts';
 import { InMemoryUserDirectory } from '../pbx/users.ts';
 
 const USAGE = `Usage: switchboard pbx [--sip-port N] [--host ADDR] [--domain D] [--advertise ADDR]
-                       [--user EXT:NAME:SIP_PASSWORD ...] [--ring-timeout SECONDS] [--ws-port N]`;
+                       [--user EXT:NAME:SIP_PASSWORD ...] [--ring-timeout SECONDS] [--ws-port N]
+                       [--csta-port N] [--csta-edition ed3|ed4|ed5|ed6]`;
 
 function fail(message: string): number {
   console.error(`switchboard pbx: ${message}\n${USAGE}`);
@@ -31,6 +35,8 @@ export async function run(argv: string[]): Promise<number> {
         user: { type: 'string', multiple: true },
         'ring-timeout': { type: 'string' },
         'ws-port': { type: 'string' },
+        'csta-port': { type: 'string' },
+        'csta-edition': { type: 'string' },
         help: { type: 'boolean' },
         config: { type: 'string' },
         data: { type: 'string' },
@@ -53,6 +59,12 @@ export async function run(argv: string[]): Promise<number> {
   const ringText = values['ring-timeout'] ?? '60';
   if (!/^\d{1,5}$/.test(ringText) || Number(ringText) < 1)
     return fail(`ring-timeout: not a number of seconds: ${ringText}`);
+  const cstaPortText = values['csta-port'] ?? process.env.SWITCHBOARD_PBX_CSTA_PORT ?? '1040';
+  if (!/^\d{1,5}$/.test(cstaPortText) || Number(cstaPortText) > 65535)
+    return fail(`csta_port: not a port number: ${cstaPortText}`);
+  const cstaEdition = values['csta-edition'] ?? process.env.SWITCHBOARD_PBX_CSTA_EDITION ?? 'ed4';
+  if (cstaEdition !== 'ed3' && cstaEdition !== 'ed4' && cstaEdition !== 'ed5' && cstaEdition !== 'ed6')
+    return fail(`csta_edition: expected ed3, ed4, ed5 or ed6, got ${cstaEdition}`);
   const users = new InMemoryUserDirectory();
   for (const spec of values.user ?? []) {
     const m = /^([^:]+):([^:]+):(.+)$/.exec(spec);
@@ -88,6 +100,25 @@ export async function run(argv: string[]): Promise<number> {
     logger.error({ err: (e as Error).message }, 'cannot start the voice server');
     return 1;
   }
+  const cstaLog = logger.child({ part: 'pbx-csta' });
+  const csta = new CstaInterface(server, {
+    host: options.host ?? '127.0.0.1',
+    port: Number(cstaPortText),
+    edition: cstaEdition,
+    log: {
+      debug: (m) => cstaLog.debug(m),
+      info: (m) => cstaLog.info(m),
+      warn: (m) => cstaLog.warn(m),
+    },
+  });
+  try {
+    await csta.start();
+  } catch (e) {
+    logger.error({ err: (e as Error).message }, 'cannot start the CSTA interface');
+    await server.stop();
+    return 1;
+  }
+  console.log(`switchboard pbx: CSTA XML (${cstaEdition}) on tcp ${options.host}:${csta.port}`);
   const ws = server.wsPort !== undefined ? `, ws://${options.host}:${server.wsPort}/sip` : '';
   console.log(
     `switchboard pbx: SIP on udp+tcp ${options.host}:${server.sipPort}${ws}, domain ${server.domain}`,
@@ -98,6 +129,7 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGINT', stop);
   });
   logger.info('stopping');
+  await csta.stop();
   await server.stop();
   return 0;
 }

@@ -70,10 +70,32 @@ interface Bridge {
   /** ACK to the other side of a relayed re-INVITE, held for the SDP answer when it had no offer. */
   reinvite?: { from: 'A' | 'B'; pendingAck?: PendingAck; okRetransmit?: { stop(): void } } | undefined;
   ended: boolean;
+  /** Latest SDP of each side and whether it holds the call (for CSTA Held/Retrieved and HoldCall). */
+  media?: MediaState;
+}
+
+interface MediaState {
+  sdp: { A?: { type: string; body: Buffer }; B?: { type: string; body: Buffer } };
+  held: { A: boolean; B: boolean };
+  /** Added to the o= session version of SDP we re-offer on a side's behalf. */
+  bump: number;
+  busy: boolean;
+}
+
+/**
+ * What the CSTA interface decides for a new call (DND, forwarding): ring `forwardTo` instead of the
+ * dialled extension, and/or refuse the call with `reject` as the final status.
+ */
+export interface RouteDecision {
+  forwardTo?: string;
+  reject?: number;
+  reason?: string;
 }
 
 export interface B2buaEvents {
   call: [call: Call];
+  /** A party put the call on hold (sendonly/inactive offer) or took it off hold (csta-interface.ts). */
+  hold: [call: Call, party: 'caller' | 'callee', held: boolean];
 }
 
 const LOG_TU: ClientTransactionUser = {
@@ -90,6 +112,8 @@ export class B2bua extends EventEmitter<B2buaEvents> {
   private readonly options: Required<B2buaOptions>;
   private readonly dialogs = new Map<string, { bridge: Bridge; side: 'A' | 'B' }>();
   private readonly bridges = new Set<Bridge>();
+  /** Optional routing hook (csta-interface.ts: DND and immediate forwarding). */
+  route: ((caller: string, callee: string) => RouteDecision | undefined) | undefined;
 
   constructor(
     stack: SipStack,
@@ -136,11 +160,14 @@ export class B2bua extends EventEmitter<B2buaEvents> {
       reply(403, 'Forbidden (From does not match the credentials)');
       return;
     }
-    const callee = this.users.findUser(unescapeUri(ruri.user));
-    if (callee === undefined) {
+    const dialled = this.users.findUser(unescapeUri(ruri.user));
+    if (dialled === undefined) {
       reply(404);
       return;
     }
+    const decision = this.route?.(caller.extension, dialled.extension);
+    const forwarded = decision?.forwardTo === undefined ? undefined : this.users.findUser(decision.forwardTo);
+    const callee = forwarded ?? dialled;
     const contentType = request.get('Content-Type');
     if (request.body.length > 0 && contentType?.split(';')[0]?.trim().toLowerCase() !== 'application/sdp') {
       const r = createResponse(request, 415, undefined, toTag);
@@ -160,6 +187,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     }
     const bindings = this.registrar.lookup(callee.extension);
     const call = new Call(caller.extension, callee.extension);
+    if (forwarded !== undefined) call.divertedFrom = dialled.extension;
     const bridge: Bridge = {
       call,
       a: { request, tx, toTag, source, contact: this.stack.contact(callee.extension, source.protocol) },
@@ -167,6 +195,11 @@ export class B2bua extends EventEmitter<B2buaEvents> {
       ended: false,
     };
     this.emit('call', call);
+    if (decision?.reject !== undefined) {
+      reply(decision.reject, decision.reason);
+      call.release(decision.reject === 486 ? 'busy' : 'rejected', decision.reject);
+      return;
+    }
     if (bindings.length === 0) {
       reply(480, 'Temporarily Unavailable (not registered)');
       call.release('unavailable', 480);
@@ -305,6 +338,8 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     a.dialog = Dialog.asUas(a.request, ok, a.contact);
     this.dialogs.set(dialogId(a.dialog.callId, a.dialog.localTag, a.dialog.remoteTag), { bridge, side: 'A' });
     a.okRetransmit = this.stack.retransmit2xx(a.tx, ok, () => this.safely(() => this.noAck(bridge)));
+    this.noteSdp(bridge, 'A', bridge.a.request);
+    this.noteSdp(bridge, 'B', response);
     bridge.call.setState('connected');
   }
 
@@ -423,6 +458,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
         bridge.ackToB = undefined;
         const toB = pending.dialog.createRequest('ACK', pending.seq);
         this.copyBody(ack, toB);
+        this.noteSdp(bridge, 'A', ack);
         if (bridge.winner !== undefined) bridge.winner.ack = toB;
         this.stack.sendStateless(this.cloneAck(toB), pending.destination).catch(() => undefined);
       }
@@ -511,6 +547,8 @@ export class B2bua extends EventEmitter<B2buaEvents> {
               // retransmitted 2xx of the relayed re-INVITE: re-ACK as before
               return;
             }
+            this.noteSdp(bridge, side === 'A' ? 'B' : 'A', response);
+            if (this.noteSdp(bridge, side, request)) this.noteDirection(bridge, side, request.body);
             const re = bridge.reinvite;
             if (request.body.length > 0) {
               this.stack
@@ -579,6 +617,131 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     return copy;
   }
 
+  // ---- CSTA ClearConnection / ClearCall (used by csta-interface.ts) ----------------------------
+
+  /**
+   * Ends `call` as if `side` had hung up: BYE to both legs once answered; while ringing, CANCEL to
+   * the callee's forks and 487 (caller cleared) or 603 (callee cleared) to the caller.
+   * False when the call is already over.
+   */
+  clearCall(call: Call, side: 'caller' | 'callee'): boolean {
+    const bridge = [...this.bridges].find((b) => b.call === call);
+    if (bridge === undefined || bridge.ended) return false;
+    if (bridge.winner !== undefined) {
+      this.hangUp(bridge, 'A');
+      this.hangUp(bridge, 'B');
+      this.endBridge(bridge, side === 'caller' ? 'caller-hangup' : 'callee-hangup', undefined);
+      return true;
+    }
+    for (const f of bridge.forks) this.cancelFork(f);
+    const status = side === 'caller' ? 487 : 603;
+    this.endBridge(bridge, side === 'caller' ? 'caller-cancel' : 'rejected', status);
+    bridge.a.tx.respond(createResponse(bridge.a.request, status, undefined, bridge.a.toTag));
+    return true;
+  }
+
+  // ---- hold (CSTA HoldCall/RetrieveCall and Held/Retrieved; used by csta-interface.ts) ------------
+
+  private mediaOf(bridge: Bridge): MediaState {
+    bridge.media ??= { sdp: {}, held: { A: false, B: false }, bump: 0, busy: false };
+    return bridge.media;
+  }
+
+  /** Remembers a side's latest SDP; true when the message had one. */
+  private noteSdp(bridge: Bridge, side: 'A' | 'B', message: SipRequest | SipResponse): boolean {
+    const type = message.get('Content-Type');
+    if (message.body.length === 0 || type === undefined) return false;
+    this.mediaOf(bridge).sdp[side] = { type, body: message.body };
+    return true;
+  }
+
+  /** A side's own re-INVITE offer: sendonly/inactive holds the call, sendrecv takes it off hold. */
+  private noteDirection(bridge: Bridge, side: 'A' | 'B', sdp: Buffer): void {
+    const held = /^a=(sendonly|inactive)\s*$/m.test(sdp.toString('latin1'));
+    const media = this.mediaOf(bridge);
+    if (media.held[side] === held) return;
+    media.held[side] = held;
+    this.emit('hold', bridge.call, side === 'A' ? 'caller' : 'callee', held);
+  }
+
+  /**
+   * Holds (or retrieves) an answered call for `party`: re-INVITEs the other phone with the holder's SDP
+   * made sendonly and the holder's phone with the other's SDP made inactive (sendrecv both to
+   * retrieve). `done` gets the outcome; the 'hold' event follows success.
+   */
+  setHold(call: Call, party: 'caller' | 'callee', held: boolean, done: (ok: boolean) => void): boolean {
+    const bridge = [...this.bridges].find((b) => b.call === call);
+    if (bridge === undefined || bridge.ended || bridge.winner?.dialog === undefined) return false;
+    const media = this.mediaOf(bridge);
+    if (bridge.reinvite !== undefined || media.busy || bridge.ackToB !== undefined) return false;
+    const holder: 'A' | 'B' = party === 'caller' ? 'A' : 'B';
+    const other: 'A' | 'B' = holder === 'A' ? 'B' : 'A';
+    const holderSdp = media.sdp[holder];
+    const otherSdp = media.sdp[other];
+    if (holderSdp === undefined || otherSdp === undefined) return false;
+    media.busy = true;
+    media.bump++;
+    let pending = 2;
+    let allOk = true;
+    const finish = (ok: boolean) => {
+      allOk &&= ok;
+      if (--pending > 0) return;
+      media.busy = false;
+      if (allOk && media.held[holder] !== held) {
+        media.held[holder] = held;
+        this.emit('hold', call, party, held);
+      }
+      done(allOk);
+    };
+    this.reoffer(bridge, other, withDirection(holderSdp, held ? 'sendonly' : 'sendrecv', media.bump), finish);
+    this.reoffer(bridge, holder, withDirection(otherSdp, held ? 'inactive' : 'sendrecv', media.bump), finish);
+    return true;
+  }
+
+  /** Sends a re-INVITE with `offer` to one side and ACKs its 2xx. */
+  private reoffer(
+    bridge: Bridge,
+    to: 'A' | 'B',
+    offer: { type: string; body: Buffer },
+    done: (ok: boolean) => void,
+  ): void {
+    const dialog = to === 'A' ? bridge.a.dialog : bridge.winner?.dialog;
+    const destination = to === 'A' ? this.flowOf(bridge.a.source) : bridge.winner?.destination;
+    if (dialog === undefined) {
+      done(false);
+      return;
+    }
+    const invite = dialog.createRequest('INVITE');
+    invite.set('Content-Type', offer.type);
+    invite.body = offer.body;
+    let answered = false;
+    const failed = () => {
+      if (answered) return;
+      answered = true;
+      done(false);
+    };
+    this.stack.sendRequest(
+      invite,
+      {
+        onResponse: (response) =>
+          this.safely(() => {
+            if (response.status < 200) return;
+            if (response.status < 300) {
+              this.stack
+                .sendStateless(dialog.createRequest('ACK', invite.cseq.seq), destination)
+                .catch(() => undefined);
+            }
+            if (answered) return;
+            answered = true;
+            done(response.status < 300);
+          }),
+        onTimeout: () => this.safely(() => failed()),
+        onTransportError: () => this.safely(() => failed()),
+      },
+      destination,
+    );
+  }
+
   /** Ends every call (shutdown): BYE to connected legs, 503 to callers still ringing. */
   close(): void {
     for (const bridge of [...this.bridges]) {
@@ -592,4 +755,23 @@ export class B2bua extends EventEmitter<B2buaEvents> {
       this.endBridge(bridge, 'shutdown', undefined);
     }
   }
+}
+
+/** The SDP with every media direction replaced by `direction` and the o= session version raised. */
+function withDirection(
+  sdp: { type: string; body: Buffer },
+  direction: 'sendonly' | 'inactive' | 'sendrecv',
+  bump: number,
+): { type: string; body: Buffer } {
+  const lines = sdp.body
+    .toString('latin1')
+    .split(/\r?\n/)
+    .filter((l) => l !== '' && !/^a=(sendrecv|sendonly|recvonly|inactive)\s*$/.test(l));
+  const out: string[] = [];
+  for (const line of lines) {
+    const o = /^o=(\S+) (\S+) (\d+)(.*)$/.exec(line);
+    out.push(o ? `o=${o[1]} ${o[2]} ${BigInt(o[3]!) + BigInt(bump)}${o[4]}` : line);
+    if (line.startsWith('m=')) out.push(`a=${direction}`);
+  }
+  return { type: sdp.type, body: Buffer.from(`${out.join('\r\n')}\r\n`, 'latin1') };
 }

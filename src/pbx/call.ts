@@ -35,6 +35,8 @@ export class Call extends EventEmitter<CallEvents> {
   answeredAt: number | undefined;
   releasedAt: number | undefined;
   releaseCause: ReleaseCause | undefined;
+  /** The extension that was dialled when the call was forwarded (set by the B2BUA's route hook). */
+  divertedFrom: string | undefined;
 
   constructor(callerExtension: string, calleeExtension: string) {
     super();

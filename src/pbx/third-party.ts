@@ -1,0 +1,419 @@
+/**
+ * Third-party call control for MakeCall (RFC 3725 flow I): the voice server INVITEs the calling phone
+ * without SDP (with an auto-answer header when it must not ring), takes the offer from its 200, INVITEs
+ * the called phone with that offer, and ACKs both legs with the other leg's SDP. The voice server is the
+ * UAC of both dialogs, so BYE, CANCEL and stray 2xx retransmissions of these dialogs are handled here,
+ * before the B2BUA sees them.
+ */
+
+import type { EventCause } from '../csta/index.ts';
+import { Dialog, dialogId, newCallId, newTag } from '../sip/dialog.ts';
+import { SipRequest, type SipResponse } from '../sip/message.ts';
+import type { SipStack } from '../sip/stack.ts';
+import type {
+  ClientTransactionUser,
+  InviteClientTransaction,
+  ServerTransaction,
+} from '../sip/transaction.ts';
+import type { Endpoint } from '../sip/transport.ts';
+import type { CallEnd, CallModel, ModelCall } from './call-model.ts';
+import type { Binding, Registrar } from './registrar.ts';
+import type { UserDirectory } from './users.ts';
+
+export interface ThirdPartyOptions {
+  domain: string;
+  /** How long each phone may ring (ms). Capped below 32 s: the caller's 200 waits unACKed meanwhile. */
+  ringTimeoutMs?: number;
+}
+
+/** Header added to the first INVITE when MakeCall says autoOriginate doNotPrompt. */
+export const AUTO_ANSWER_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ['Call-Info', 'answer-after=0'],
+  ['Alert-Info', '<http://127.0.0.1/>;info=alert-autoanswer'],
+];
+
+interface Leg {
+  device: string;
+  request: SipRequest;
+  tx: InviteClientTransaction;
+  destination: Endpoint | undefined;
+  state: 'calling' | 'early' | 'answered' | 'failed' | 'cancelled' | 'gone';
+  gotProvisional: boolean;
+  cancelWanted: boolean;
+  dialog?: Dialog;
+  ack?: SipRequest;
+}
+
+interface ThirdPartyCall {
+  model: ModelCall;
+  a: Leg;
+  b?: Leg;
+  /** Content-Type and body of the calling phone's offer. */
+  offer?: { type: string; body: Buffer };
+  timer?: ReturnType<typeof setTimeout>;
+  ended: boolean;
+  /** The callee refuses every call (DND): Failed with this cause once the caller has answered. */
+  refuse?: EventCause;
+}
+
+const LOG_TU: ClientTransactionUser = { onResponse() {}, onTimeout() {}, onTransportError() {} };
+const MAX_RING_MS = 30_000;
+
+export class ThirdPartyCalls {
+  private readonly stack: SipStack;
+  private readonly registrar: Registrar;
+  private readonly users: UserDirectory;
+  private readonly model: CallModel;
+  private readonly domain: string;
+  private readonly ringTimeoutMs: number;
+  private readonly dialogs = new Map<string, { call: ThirdPartyCall; side: 'A' | 'B' }>();
+  private readonly calls = new Set<ThirdPartyCall>();
+  private readonly lingering = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(
+    stack: SipStack,
+    registrar: Registrar,
+    users: UserDirectory,
+    model: CallModel,
+    options: ThirdPartyOptions,
+  ) {
+    this.stack = stack;
+    this.registrar = registrar;
+    this.users = users;
+    this.model = model;
+    this.domain = options.domain;
+    this.ringTimeoutMs = Math.min(options.ringTimeoutMs ?? MAX_RING_MS, MAX_RING_MS);
+  }
+
+  get activeCalls(): number {
+    return this.calls.size;
+  }
+
+  /**
+   * Starts a call from `caller` (who must be registered) to `callee`. `onCreated` runs before any
+   * event or SIP message, so the MakeCallResponse goes out before ServiceInitiated. `routing` says
+   * where the call really goes (forwarding) and whether the callee refuses it (DND).
+   */
+  makeCall(
+    caller: string,
+    callee: string,
+    autoOriginate: 'prompt' | 'doNotPrompt',
+    onCreated: (call: ModelCall) => void,
+    routing: { divertedFrom?: string; refuse?: EventCause } = {},
+  ): void {
+    const binding = this.newestBinding(caller);
+    if (binding === undefined) throw new Error(`${caller} is not registered`);
+    const holder: { call?: ThirdPartyCall } = {};
+    const model = this.model.create(
+      caller,
+      callee,
+      {
+        clearConnection: (device) => holder.call && this.clearConnection(holder.call, device),
+        clearCall: () => holder.call && this.clearConnection(holder.call, caller, 'cleared'),
+      },
+      routing.divertedFrom === undefined
+        ? undefined
+        : { from: routing.divertedFrom, cause: 'callForwardImmediate' },
+    );
+    onCreated(model);
+    const extra = autoOriginate === 'doNotPrompt' ? AUTO_ANSWER_HEADERS : [];
+    // The calling phone shows whom it is about to call.
+    const partial: Partial<ThirdPartyCall> = { model, ended: false };
+    if (routing.refuse !== undefined) partial.refuse = routing.refuse;
+    const call = partial as ThirdPartyCall;
+    holder.call = call;
+    this.calls.add(call);
+    this.model.initiated(model, 'makeCall');
+    call.a = this.invite(call, 'A', binding, caller, callee, undefined, extra);
+    this.arm(call, () => this.cancelLeg(call.a, () => this.finish(call, 'caller-not-answered')));
+  }
+
+  private newestBinding(extension: string): Binding | undefined {
+    const all = this.registrar.lookup(extension);
+    return all[all.length - 1];
+  }
+
+  private invite(
+    call: ThirdPartyCall,
+    side: 'A' | 'B',
+    binding: Binding,
+    target: string,
+    shownAs: string,
+    offer: { type: string; body: Buffer } | undefined,
+    extra: ReadonlyArray<readonly [string, string]>,
+  ): Leg {
+    const invite = new SipRequest('INVITE', binding.uri);
+    const user = this.users.findUser(shownAs);
+    const name = (user?.displayName ?? user?.name ?? shownAs).replace(/["\\]/g, '');
+    invite.append('From', `"${name}" <sip:${shownAs}@${this.domain}>;tag=${newTag()}`);
+    invite.append('To', `<sip:${target}@${this.domain}>`);
+    invite.append('Call-ID', newCallId(this.stack.advertisedHost));
+    invite.append('CSeq', '1 INVITE');
+    invite.append('Contact', this.stack.contact(shownAs, binding.source.protocol));
+    invite.append('Allow', this.stack.allow.join(', '));
+    for (const [header, value] of extra)
+      invite.append(header, header === 'Call-Info' ? `<sip:${this.domain}>;${value}` : value);
+    if (offer !== undefined) {
+      invite.append('Content-Type', offer.type);
+      invite.body = offer.body;
+    }
+    const destination = binding.source.protocol === 'UDP' ? undefined : binding.source;
+    const leg: Partial<Leg> = {
+      device: target,
+      request: invite,
+      destination,
+      state: 'calling',
+      gotProvisional: false,
+      cancelWanted: false,
+    };
+    const tu: ClientTransactionUser = {
+      onResponse: (r) => this.safely(() => this.onResponse(call, side, leg as Leg, r)),
+      onTimeout: () => this.safely(() => this.onFailure(call, side, leg as Leg, 408)),
+      onTransportError: () => this.safely(() => this.onFailure(call, side, leg as Leg, 503)),
+    };
+    leg.tx = this.stack.sendRequest(invite, tu, destination) as InviteClientTransaction;
+    return leg as Leg;
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.stack.logger.error({ err: e instanceof Error ? (e.stack ?? e.message) : String(e) }, '3PCC error');
+    }
+  }
+
+  private onResponse(call: ThirdPartyCall, side: 'A' | 'B', leg: Leg, response: SipResponse): void {
+    const status = response.status;
+    if (status < 200) {
+      if (status === 100) return;
+      leg.gotProvisional = true;
+      if (leg.cancelWanted) {
+        this.cancelLeg(leg);
+        return;
+      }
+      if (leg.state === 'calling') leg.state = 'early';
+      if (side === 'B' && !call.ended) this.model.delivered(call.model);
+      return;
+    }
+    if (status >= 300) {
+      this.onFailure(call, side, leg, status);
+      return;
+    }
+    if (leg.dialog !== undefined) {
+      // a retransmitted 2xx: the ACK was lost (or not sent yet, while the caller waits for B)
+      if (leg.ack !== undefined)
+        this.stack.sendStateless(this.copyAck(leg.ack), leg.destination).catch(() => undefined);
+      return;
+    }
+    leg.dialog = Dialog.asUac(leg.request, response);
+    this.dialogs.set(dialogId(leg.dialog.callId, leg.dialog.localTag, leg.dialog.remoteTag), { call, side });
+    if (call.ended || leg.state === 'cancelled' || leg.cancelWanted) {
+      leg.state = 'answered';
+      this.ackAndBye(leg);
+      return;
+    }
+    leg.state = 'answered';
+    if (call.timer !== undefined) clearTimeout(call.timer);
+    if (side === 'A') this.callerAnswered(call, response);
+    else this.calleeAnswered(call, response);
+  }
+
+  private callerAnswered(call: ThirdPartyCall, response: SipResponse): void {
+    const type = response.get('Content-Type');
+    if (response.body.length === 0 || type === undefined) {
+      // a 200 to an offerless INVITE must hold the offer (RFC 3264 §4); without it nothing can be bridged
+      this.ackAndBye(call.a);
+      this.finish(call, 'caller-not-answered');
+      return;
+    }
+    call.offer = { type, body: response.body };
+    this.model.originated(call.model);
+    if (call.refuse !== undefined) {
+      this.ackAndBye(call.a);
+      this.finish(call, { failed: call.refuse });
+      return;
+    }
+    const binding = this.newestBinding(call.model.callee);
+    if (binding === undefined) {
+      this.ackAndBye(call.a);
+      this.finish(call, { failed: 'destOutOfOrder' });
+      return;
+    }
+    call.b = this.invite(call, 'B', binding, call.model.callee, call.model.caller, call.offer, []);
+    this.arm(call, () => {
+      const b = call.b!;
+      this.cancelLeg(b);
+      this.ackAndBye(call.a);
+      this.finish(call, b.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
+    });
+  }
+
+  private calleeAnswered(call: ThirdPartyCall, response: SipResponse): void {
+    const b = call.b!;
+    const a = call.a;
+    b.ack = b.dialog!.createRequest('ACK', b.request.cseq.seq);
+    this.stack.sendStateless(this.copyAck(b.ack), b.destination).catch(() => undefined);
+    a.ack = a.dialog!.createRequest('ACK', a.request.cseq.seq);
+    const type = response.get('Content-Type');
+    if (type !== undefined && response.body.length > 0) {
+      a.ack.set('Content-Type', type);
+      a.ack.body = response.body;
+    }
+    this.stack.sendStateless(this.copyAck(a.ack), a.destination).catch(() => undefined);
+    this.model.established(call.model);
+  }
+
+  private onFailure(call: ThirdPartyCall, side: 'A' | 'B', leg: Leg, status: number): void {
+    if (leg.state === 'answered' || leg.state === 'failed' || leg.state === 'gone') return;
+    const wasCancelled = leg.state === 'cancelled' || leg.cancelWanted;
+    leg.state = 'failed';
+    if (call.ended || wasCancelled) return;
+    if (side === 'A') {
+      this.finish(call, 'caller-not-answered');
+      return;
+    }
+    this.ackAndBye(call.a);
+    if (leg.gotProvisional && (status === 408 || status === 480 || status === 487)) {
+      this.finish(call, 'no-answer');
+      return;
+    }
+    this.finish(call, { failed: failureCause(status) });
+  }
+
+  /** ACKs a leg's 2xx (without an answer when there is none yet) and hangs it up. */
+  private ackAndBye(leg: Leg): void {
+    const dialog = leg.dialog;
+    if (dialog === undefined || leg.state === 'gone') return;
+    if (leg.ack === undefined) {
+      leg.ack = dialog.createRequest('ACK', leg.request.cseq.seq);
+      this.stack.sendStateless(this.copyAck(leg.ack), leg.destination).catch(() => undefined);
+    }
+    leg.state = 'gone';
+    this.stack.sendRequest(dialog.createRequest('BYE'), LOG_TU, leg.destination);
+  }
+
+  /** CANCELs a leg still ringing (once a provisional response allows it, §9.1). */
+  private cancelLeg(leg: Leg, then?: () => void): void {
+    if (leg.state === 'answered') {
+      this.ackAndBye(leg);
+    } else if (leg.state === 'calling' || leg.state === 'early') {
+      leg.cancelWanted = true;
+      if (leg.gotProvisional) {
+        leg.state = 'cancelled';
+        this.stack.cancel(leg.tx, LOG_TU, leg.destination);
+      }
+    }
+    then?.();
+  }
+
+  /** ClearConnection / ClearCall from CSTA. */
+  private clearConnection(call: ThirdPartyCall, device: string, how?: CallEnd): void {
+    if (call.ended) return;
+    const callerSide = device === call.model.caller;
+    this.cancelLeg(call.a);
+    if (call.b !== undefined) this.cancelLeg(call.b);
+    this.finish(call, how ?? (callerSide ? 'caller-released' : 'callee-released'));
+  }
+
+  private arm(call: ThirdPartyCall, onTimeout: () => void): void {
+    if (call.timer !== undefined) clearTimeout(call.timer);
+    call.timer = setTimeout(
+      () =>
+        this.safely(() => {
+          if (!call.ended) onTimeout();
+        }),
+      this.ringTimeoutMs,
+    );
+    call.timer.unref?.();
+  }
+
+  private finish(call: ThirdPartyCall, how: CallEnd): void {
+    if (call.ended) return;
+    call.ended = true;
+    if (call.timer !== undefined) clearTimeout(call.timer);
+    this.calls.delete(call);
+    // the dialogs stay known for a while so that late BYEs and 2xx retransmissions still match
+    const ids = [...this.dialogs].filter(([, e]) => e.call === call).map(([id]) => id);
+    const timer = setTimeout(() => {
+      this.lingering.delete(timer);
+      for (const id of ids) this.dialogs.delete(id);
+    }, 32_000);
+    timer.unref?.();
+    this.lingering.add(timer);
+    this.model.end(call.model, how);
+  }
+
+  // ---- SIP requests and stray responses in our dialogs ----------------------------------------------
+
+  /** Requests inside a 3PCC dialog; false when the request belongs to someone else. */
+  handleRequest(request: SipRequest, tx: ServerTransaction): boolean {
+    const localTag = request.to.params.get('tag');
+    const remoteTag = request.from.params.get('tag');
+    if (typeof localTag !== 'string' || typeof remoteTag !== 'string') return false;
+    const entry = this.dialogs.get(dialogId(request.callId, localTag, remoteTag));
+    if (entry === undefined) return false;
+    const { call, side } = entry;
+    const leg = side === 'A' ? call.a : call.b;
+    if (leg?.dialog === undefined || !leg.dialog.acceptRemoteSeq(request)) {
+      tx.reply(leg?.dialog === undefined ? 481 : 500);
+      return true;
+    }
+    switch (request.method) {
+      case 'BYE': {
+        tx.reply(200);
+        if (leg.state === 'gone' || call.ended) return true;
+        leg.state = 'gone';
+        const other = side === 'A' ? call.b : call.a;
+        if (other !== undefined) this.cancelLeg(other);
+        this.finish(call, side === 'A' ? 'caller-released' : 'callee-released');
+        return true;
+      }
+      case 'OPTIONS':
+        tx.respond(this.stack.optionsResponse(request));
+        return true;
+      case 'INFO':
+        tx.reply(200);
+        return true;
+      default:
+        // re-INVITE/UPDATE (hold, codec change) are not relayed on 3PCC calls yet
+        tx.reply(request.method === 'INVITE' || request.method === 'UPDATE' ? 488 : 501);
+        return true;
+    }
+  }
+
+  /** A 2xx retransmitted after its transaction ended: ACK it again. */
+  handleStrayResponse(response: SipResponse): boolean {
+    if (response.status < 200 || response.status >= 300 || response.cseq.method !== 'INVITE') return false;
+    const localTag = response.from.params.get('tag');
+    const remoteTag = response.to.params.get('tag');
+    if (typeof localTag !== 'string' || typeof remoteTag !== 'string') return false;
+    const entry = this.dialogs.get(dialogId(response.callId, localTag, remoteTag));
+    if (entry === undefined) return false;
+    const leg = entry.side === 'A' ? entry.call.a : entry.call.b;
+    if (leg?.ack !== undefined)
+      this.stack.sendStateless(this.copyAck(leg.ack), leg.destination).catch(() => undefined);
+    return true;
+  }
+
+  private copyAck(ack: SipRequest): SipRequest {
+    const copy = new SipRequest('ACK', ack.uri);
+    copy.headers = ack.headers.filter((h) => h.name !== 'Via').map((h) => ({ ...h }));
+    copy.body = ack.body;
+    return copy;
+  }
+
+  /** Ends every call (shutdown). */
+  close(): void {
+    for (const call of [...this.calls]) this.clearConnection(call, call.model.caller, 'cleared');
+    for (const t of this.lingering) clearTimeout(t);
+    this.lingering.clear();
+    this.dialogs.clear();
+  }
+}
+
+function failureCause(status: number) {
+  if (status === 486 || status === 600 || status === 603) return 'busy' as const;
+  if (status === 404 || status === 604) return 'destNotObtainable' as const;
+  return 'destOutOfOrder' as const;
+}
