@@ -14,6 +14,7 @@ import type { Store } from '../xmpp-server/store.ts';
 import { credentialsFor } from '../xmpp-server/store.ts';
 import { startGatewayPart } from './gateway.ts';
 import { startHttp } from './http.ts';
+import { StoreUserDirectory, startVoicePart } from './voice.ts';
 import { componentSecret, dataDirFor, startTextServer } from './xmpp.ts';
 
 const USAGE = `Usage: switchboard up [--config FILE] [--data DIR]
@@ -54,7 +55,7 @@ async function ensureDemoUsers(store: Store, dataDir: string): Promise<DemoUser[
 
 function banner(
   config: Config,
-  ports: { c2s: number; component: number; http: number },
+  ports: { c2s: number; component: number; http: number; sip: number; csta: number },
   demo: DemoUser[] | undefined,
   dataDir: string,
 ): string {
@@ -63,7 +64,8 @@ function banner(
     '',
     'Switchboard is up.',
     `  text server   XMPP c2s ${config.xmpp.host}:${ports.c2s} (domain ${d}), components ${config.xmpp.host}:${ports.component}`,
-    `  gateway       ${gatewayJid(config)} (CSTA over XMPP), linked to the voice server at ${config.gateway.csta_host}:${config.gateway.csta_port ?? config.pbx.csta_port}`,
+    `  voice server  SIP ${config.pbx.host}:${ports.sip} (UDP and TCP, domain ${d}), CSTA XML ${config.pbx.host}:${ports.csta}`,
+    `  gateway       ${gatewayJid(config)} (CSTA over XMPP), linked to the voice server`,
     `  metrics       http://${config.http.host}:${ports.http}/metrics`,
     '',
   ];
@@ -82,6 +84,10 @@ function banner(
     `  profanity: /connect alice@${d} server ${config.xmpp.host} port ${ports.c2s} tls allow`,
     `  Gajim: account alice@${d}, custom host ${config.xmpp.host} port ${ports.c2s}`,
     `Then send "help" to ${gatewayJid(config)} for phone commands, or use CSTA over XMPP (docs/protocol.md).`,
+    '',
+    "Register a SIP phone (baresip, Linphone, a desk phone) as the user's extension, for example:",
+    `  baresip: /uanew <sip:1001@${d}>;auth_user=1001;auth_pass=SIP_PASSWORD;outbound="sip:${config.pbx.host}:${ports.sip}"`,
+    `  Linphone: username 1001, domain ${d}, proxy sip:${config.pbx.host}:${ports.sip}, password = the SIP password`,
     '',
   );
   return lines.join('\n');
@@ -155,11 +161,19 @@ export async function run(argv: string[]): Promise<number> {
       .map((a) => ({ jid: `${a.username}@${config.xmpp.domain}`, devices: [a.extension!] }));
     const http = await startHttp(config.http.host, config.http.port, registry);
     stops.push(() => http.close());
+    const voice = await startVoicePart(config, new StoreUserDirectory(store), log, registry);
+    stops.push(() => voice.stop());
     const { secret } = componentSecret(config, dataDir);
     const gateway = startGatewayPart(
       {
         ...config,
-        gateway: { ...config.gateway, xmpp_host: config.xmpp.host, xmpp_port: server.componentPort },
+        gateway: {
+          ...config.gateway,
+          xmpp_host: config.xmpp.host,
+          xmpp_port: server.componentPort,
+          csta_host: config.pbx.host,
+          csta_port: voice.csta.port,
+        },
       },
       { secret, grants, log, registry, dataDir },
     );
@@ -167,7 +181,13 @@ export async function run(argv: string[]): Promise<number> {
     console.log(
       banner(
         config,
-        { c2s: server.c2sPort, component: server.componentPort, http: http.port },
+        {
+          c2s: server.c2sPort,
+          component: server.componentPort,
+          http: http.port,
+          sip: voice.server.sipPort,
+          csta: voice.csta.port,
+        },
         demo,
         dataDir,
       ),

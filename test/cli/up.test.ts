@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Element } from '../../src/xml/index.ts';
 import { XmppClient } from '../../src/xmpp/client.ts';
-import { freeTcpPort, Proc } from '../helpers/net.ts';
+import { freeTcpPort, freeUdpTcpPort, Proc, waitUntil } from '../helpers/net.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const ED4 = 'http://www.ecma-international.org/standards/ecma-323/csta/ed4';
@@ -23,10 +23,11 @@ describe('switchboard up', () => {
     const component = await freeTcpPort();
     const http = await freeTcpPort();
     const csta = await freeTcpPort();
+    const sip = await freeUdpTcpPort();
     const config = join(dir, 'config.toml');
     writeFileSync(
       config,
-      `log_level = "warn"\n[xmpp]\nc2s_port = ${c2s}\ncomponent_port = ${component}\n[http]\nport = ${http}\n[pbx]\ncsta_port = ${csta}\n`,
+      `log_level = "warn"\n[xmpp]\nc2s_port = ${c2s}\ncomponent_port = ${component}\n[http]\nport = ${http}\n[pbx]\ncsta_port = ${csta}\nsip_port = ${sip}\n`,
     );
     const data = join(dir, 'data');
     const up = new Proc(
@@ -44,6 +45,16 @@ describe('switchboard up', () => {
         new RegExp(`alice\\textension 1001\\tpassword ${password}`),
       );
 
+      assert.match(
+        up.output,
+        new RegExp(`voice server {2}SIP 127\\.0\\.0\\.1:${sip} .*CSTA XML 127\\.0\\.0\\.1:${csta}`),
+      );
+      const metrics = async () => (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+      await waitUntil(
+        async () => /^switchboard_gateway_csta_link_up 1$/m.test(await metrics()),
+        10_000,
+        'gateway linked to the voice server',
+      );
       // alice logs in (STARTTLS with the self-signed certificate made on first start) and asks the gateway.
       const alice = await XmppClient.connect({
         host: '127.0.0.1',
@@ -57,13 +68,24 @@ describe('switchboard up', () => {
       iq.c('RequestSystemStatus', {}, ED4);
       const reply = await alice.iq(iq);
       assert.equal(reply.attr('type'), 'result');
-      // Nothing listens on the voice-server port in this test: the gateway says so.
-      assert.equal(reply.getChild('RequestSystemStatusResponse')?.getChildText('systemStatus'), 'disabled');
+      assert.equal(reply.getChild('RequestSystemStatusResponse')?.getChildText('systemStatus'), 'normal');
       await alice.close();
 
-      const metrics = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
-      assert.match(metrics, /^switchboard_xmpp_components 1$/m);
-      assert.match(metrics, /^switchboard_gateway_csta_link_up 0$/m);
+      const scraped = await metrics();
+      for (const gauge of [
+        'switchboard_xmpp_sessions',
+        'switchboard_xmpp_components 1',
+        'switchboard_pbx_registered_devices 0',
+        'switchboard_pbx_active_calls 0',
+        'switchboard_pbx_csta_monitors',
+        'switchboard_gateway_client_monitors 0',
+        'switchboard_gateway_device_monitors',
+        'switchboard_gateway_csta_link_up 1',
+        'switchboard_gateway_events_sent_total 0',
+        'switchboard_gateway_monitors_ended_total{reason="timeout"} 0',
+      ]) {
+        assert.match(scraped, new RegExp(`^${gauge.replace(/[{}]/g, '\\$&')}`, 'm'), gauge);
+      }
 
       up.child.kill('SIGTERM');
       assert.equal(await up.wait(10_000), 0);
@@ -78,7 +100,7 @@ describe('switchboard up', () => {
     );
     try {
       await again.waitForOutput(/Switchboard is up/, 30_000);
-      assert.doesNotMatch(again.output, /password/);
+      assert.doesNotMatch(again.output, /Demo users|@localhost {2}password/);
       assert.match(again.output, /switchboard user list/);
     } finally {
       await again.stop();

@@ -8,7 +8,11 @@ Prints one line per fact, flushed, for the test to wait on:
   RESULT <request> <response element name> <monitorCrossRefID or callID or ->
   ERROR <request> <type> <condition> <CSTA error child or ->
   EVENT <event name> <monitorCrossRefID>
-Reads lines from stdin: "quit" disconnects cleanly; "csta <xml>" sends one more request.
+  MESSAGE <from> <body, newlines as " | ">
+  PRESENCE <from> <type or show or "available"> <status or ->
+Reads lines from stdin: "quit" disconnects cleanly; "csta <xml>" sends one more request;
+"say <jid> <text>" sends a chat message; "subscribe <jid>" asks for that contact's presence
+(subscription requests from others are approved automatically).
 """
 import argparse, asyncio, sys
 import xml.etree.ElementTree as ET
@@ -46,6 +50,18 @@ class Cti(slixmpp.ClientXMPP):
         self.add_event_handler("failed_auth", lambda *_: (out("AUTH FAILED"), self.disconnect()))
         self.add_event_handler("disconnected", lambda *_: out("DISCONNECTED"))
         self.register_handler(Callback("csta-event", CstaIq(None), self.on_event))
+        self.add_event_handler("message", self.on_message)
+        self.add_event_handler("presence", self.on_presence)
+
+    def on_message(self, msg):
+        if msg["type"] in ("chat", "normal") and msg["body"]:
+            out("MESSAGE", msg["from"].bare, msg["body"].replace("\n", " | "))
+
+    def on_presence(self, p):
+        if p["from"].bare == self.boundjid.bare:
+            return
+        kind = p["type"] if p["type"] not in ("available", "") else (p["show"] or "available")
+        out("PRESENCE", p["from"].bare, kind, p["status"] or "-")
 
     def on_event(self, iq):
         payload = iq.xml[0]
@@ -94,6 +110,11 @@ class Cti(slixmpp.ClientXMPP):
                 return
             if line.startswith("csta "):
                 await self.request(line[5:])
+            elif line.startswith("say "):
+                _, to, text = line.split(" ", 2)
+                self.send_message(mto=to, mbody=text, mtype="chat")
+            elif line.startswith("subscribe "):
+                self.send_presence_subscription(pto=line.split(" ", 1)[1])
 
 
 def main():
