@@ -97,6 +97,8 @@ class Cti(slixmpp.ClientXMPP):
     async def start(self, event):
         self.send_presence()
         self.send_presence(pto=self.a.gateway)  # directed presence: the gateway learns when we go
+        for jid in self.a.subscribe:
+            self.send_presence_subscription(pto=jid)
         out("READY", self.boundjid.full)
         for xml in self.a.csta:
             await self.request(xml)
@@ -124,6 +126,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--gateway", default="cti.localhost")
     ap.add_argument("--csta", action="append", default=[], help="a CSTA request element to send, in order")
+    ap.add_argument("--subscribe", action="append", default=[], help="ask for this contact's presence at start")
     a = ap.parse_args()
     xmpp = Cti(a)
     xmpp.connect(address=("127.0.0.1", a.port), use_ssl=False, force_starttls=False, disable_starttls=True)
