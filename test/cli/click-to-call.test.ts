@@ -6,6 +6,7 @@
  * Prosody with `switchboard pbx` and `switchboard gateway` as separate processes (issue 9).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,3 +193,74 @@ for (const [label, deploy] of [
     });
   });
 }
+
+describe('click to call from profanity in tmux (switchboard up)', () => {
+  it('profanity sends "call bob" to cti.localhost: alice’s phone rings, then bob’s', async (t) => {
+    const tmux = requirePeer('tmux');
+    requirePeer('profanity');
+    const dir = mkdtempSync(join(tmpdir(), 'sb-c2c-prof-'));
+    const deployment = await allInOne(dir);
+    const home = join(dir, 'home');
+    const socketName = `sb-c2c-${process.pid}`;
+    const env = {
+      ...process.env,
+      HOME: home,
+      XDG_CONFIG_HOME: join(home, '.config'),
+      XDG_DATA_HOME: join(home, '.local/share'),
+    };
+    const run = (...args: string[]) =>
+      execFileSync(tmux, ['-L', socketName, ...args], { env, encoding: 'utf8' });
+    const phones: TestPhone[] = [];
+    t.after(async () => {
+      try {
+        run('kill-server');
+      } catch {
+        // already gone
+      }
+      for (const p of phones) await p.stop().catch(() => {});
+      await deployment.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    for (const [ext, user] of [
+      ['1001', 'alice'],
+      ['1002', 'bob'],
+    ] as const) {
+      const p = new TestPhone(ext, deployment.users[user]!.sip, {
+        host: '127.0.0.1',
+        port: deployment.sip,
+        domain: 'localhost',
+      });
+      await p.start();
+      phones.push(p);
+      assert.equal((await p.register(300)).status, 200);
+    }
+    const [alicePhone, bobPhone] = phones as [TestPhone, TestPhone];
+    alicePhone.mode = 'answer';
+    bobPhone.mode = 'ring';
+    const aliceRings = new Promise((resolve) => alicePhone.once('incoming', resolve));
+    const bobRings = new Promise((resolve) => bobPhone.once('incoming', resolve));
+
+    run('new-session', '-d', '-s', 'p', '-x', '200', '-y', '50', 'profanity');
+    const screen = () => run('capture-pane', '-t', 'p', '-p');
+    await waitUntil(() => screen().includes('/help'), 15_000, 'profanity started');
+    run(
+      'send-keys',
+      '-t',
+      'p',
+      `/connect alice@localhost server 127.0.0.1 port ${deployment.c2s} tls trust`,
+      'Enter',
+    );
+    await waitUntil(() => screen().includes('Enter password'), 15_000, 'password prompt');
+    run('send-keys', '-t', 'p', '-l', '--', deployment.users.alice!.password);
+    run('send-keys', '-t', 'p', 'Enter');
+    await waitUntil(() => /logged in successfully/.test(screen()), 15_000, `login; screen:\n${screen()}`);
+    run('send-keys', '-t', 'p', '/msg cti.localhost call bob', 'Enter');
+    await aliceRings;
+    await bobRings;
+    await waitUntil(
+      () => screen().includes('Calling bob (1002) from your phone 1001'),
+      15_000,
+      `the answer in profanity; screen:\n${screen()}`,
+    );
+  });
+});
