@@ -18,6 +18,7 @@ const COMMANDS: Record<string, Command> = {
   pbx: { summary: 'run the voice server (SIP registrar, B2BUA) alone', load: () => import('./pbx.ts') },
   gateway: { summary: 'run the CSTA gateway (XEP-0114 component) alone', load: () => import('./gateway.ts') },
   user: { summary: 'manage users: add|del|list|passwd|set', load: () => import('./user.ts') },
+  check: { summary: 'check a running deployment, part by part', load: () => import('./check.ts') },
   'csta-probe': {
     summary: 'connect to a CSTA XML server, monitor a device, print events',
     load: () => import('./csta-probe.ts'),

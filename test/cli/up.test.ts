@@ -87,8 +87,49 @@ describe('switchboard up', () => {
         assert.match(scraped, new RegExp(`^${gauge.replace(/[{}]/g, '\\$&')}`, 'm'), gauge);
       }
 
+      // switchboard check reaches every part of the running deployment.
+      const check = new Proc(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'src/cli/main.ts',
+          'check',
+          '--config',
+          config,
+          '--user',
+          'alice',
+          `--password=${password}`,
+        ],
+        { cwd: ROOT },
+      );
+      assert.equal(await check.wait(30_000), 0, check.output);
+      for (const line of [
+        /^ok +text server c2s .*stream opened/m,
+        /^ok +text server components .*stream opened/m,
+        /^ok +voice server SIP .*200 OK/m,
+        /^ok +voice server CSTA .*system status normal/m,
+        /^ok +metrics .*gauges/m,
+        /^ok +login: alice@localhost\//m,
+        /^ok +gateway: cti\.localhost offers CSTA .*ed3, ed4, ed5, ed6/m,
+        /^ok +gateway → voice server: system status normal/m,
+        /^all 8 checks passed$/m,
+      ]) {
+        assert.match(check.output, line);
+      }
+
       up.child.kill('SIGTERM');
       assert.equal(await up.wait(10_000), 0);
+
+      // With nothing running, every check fails and says why.
+      const down = new Proc(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/main.ts', 'check', '--config', config, '--timeout', '2'],
+        { cwd: ROOT },
+      );
+      assert.equal(await down.wait(30_000), 1);
+      assert.match(down.output, /^FAIL +text server c2s .*ECONNREFUSED/m);
+      assert.match(down.output, /5 of 5 checks failed/);
     } finally {
       await up.stop();
     }
