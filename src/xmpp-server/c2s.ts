@@ -10,7 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import { type Element, escapeText, POST_AUTH_LIMITS, type XmlError } from '../xml/index.ts';
+import { Element, escapeText, POST_AUTH_LIMITS, type XmlError } from '../xml/index.ts';
 import { Jid, prepDomainpart, prepLocalpart, prepResourcepart, tryParseJid } from '../xmpp/jid.ts';
 import { NS } from '../xmpp/ns.ts';
 import {
@@ -23,9 +23,15 @@ import {
   verifyPassword,
 } from '../xmpp/sasl.ts';
 import { errorReply, iqResult, type StreamErrorCondition } from '../xmpp/stanza.ts';
+import type { AddressRateLimiter } from './limits.ts';
 import type { ClientSession, Router } from './router.ts';
 import type { Store } from './store.ts';
-import { type ClientTransport, TcpTransport, type TransportEvents } from './tcp-transport.ts';
+import {
+  type ClientTransport,
+  type OutputLimits,
+  TcpTransport,
+  type TransportEvents,
+} from './tcp-transport.ts';
 export interface C2sContext {
   domain: string;
   router: Router;
@@ -36,7 +42,19 @@ export interface C2sContext {
   allowPlainLoopback: boolean;
   /** Called once when the connection is gone (for connection bookkeeping). */
   onClose?: (connection: C2sConnection) => void;
+  /** XEP-0199 liveness of bound sessions: ping after `intervalMs` of silence, drop after `timeoutMs` more. */
+  liveness?: { intervalMs: number; timeoutMs: number };
+  /** The stream header, authentication and binding must be done this long after connecting. */
+  negotiationTimeoutMs?: number;
+  /** Write back-pressure limits (TCP). */
+  output?: OutputLimits;
+  /** Most bound sessions (resources) of one account; 0 means no limit. */
+  maxSessionsPerAccount?: number;
+  /** Failed authentications per address; over the limit the address may not try for a while. */
+  authFailures?: AddressRateLimiter;
 }
+
+const DEFAULT_NEGOTIATION_TIMEOUT_MS = 30_000;
 
 const MECHANISMS = ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'];
 const MAX_SASL_FAILURES = 3;
@@ -64,6 +82,13 @@ export class C2sConnection implements ClientSession {
   private mechanism: { name: string; scram: ScramServer | undefined } | undefined;
   private saslFailures = 0;
   private lang = 'en';
+  /** When input last arrived (ms since epoch). */
+  private lastInput = Date.now();
+  private livenessTimer: NodeJS.Timeout | undefined;
+  private negotiationTimer: NodeJS.Timeout | undefined;
+  /** The id of our outstanding XEP-0199 ping, and when it went out. */
+  private pingId: string | undefined;
+  private pingSentAt = 0;
 
   /** A connection over `socket` (TCP), or over the transport `makeTransport` builds (WebSocket). */
   constructor(
@@ -81,11 +106,86 @@ export class C2sConnection implements ClientSession {
       onStreamEnd: () => this.guard(() => this.onStreamEnd()),
       onError: (err) => this.onXmlError(err),
       onClose: () => this.onTransportClose(),
+      onInput: () => {
+        this.lastInput = Date.now();
+      },
+      onStalled: () => this.abort('peer stopped reading'),
     };
     if (makeTransport !== undefined) this.transport = makeTransport(events, this.log);
     else if (socket !== undefined)
-      this.transport = new TcpTransport(socket, events, ctx.secureContext, this.log);
+      this.transport = new TcpTransport(socket, events, ctx.secureContext, this.log, ctx.output);
     else throw new Error('a socket or a transport is required');
+    this.negotiationTimer = setTimeout(() => {
+      this.negotiationTimer = undefined;
+      this.log.info('negotiation not done in time');
+      this.close('connection-timeout', 'Too slow to log in');
+    }, ctx.negotiationTimeoutMs ?? DEFAULT_NEGOTIATION_TIMEOUT_MS);
+    this.negotiationTimer.unref();
+  }
+
+  // ---- liveness (XEP-0199 pings from the server) ------------------------------------------------------
+
+  private armLiveness(delayMs: number): void {
+    if (this.livenessTimer !== undefined) clearTimeout(this.livenessTimer);
+    this.livenessTimer = setTimeout(() => this.livenessTick(), Math.max(0, delayMs));
+    this.livenessTimer.unref();
+  }
+
+  /**
+   * Any input proves the client alive. After `intervalMs` of silence it gets a ping; if nothing at all
+   * arrives within `timeoutMs` after that, the session ends as if the connection had dropped.
+   */
+  private livenessTick(): void {
+    this.livenessTimer = undefined;
+    const liveness = this.ctx.liveness;
+    if (this.closed || liveness === undefined) return;
+    const now = Date.now();
+    if (this.pingId !== undefined) {
+      if (this.lastInput < this.pingSentAt) {
+        this.log.info(
+          { jid: this.boundJid?.toString(), silentMs: now - this.lastInput },
+          'no answer to ping: ending the session',
+        );
+        this.close('connection-timeout', 'No answer to ping');
+        // A frozen peer will not read our closing tag; it need not hold the socket for the grace period.
+        this.transport.destroy();
+        return;
+      }
+      this.pingId = undefined;
+    }
+    const idle = now - this.lastInput;
+    if (idle < liveness.intervalMs) {
+      this.armLiveness(liveness.intervalMs - idle);
+      return;
+    }
+    this.pingId = `ping-${randomBytes(4).toString('hex')}`;
+    this.pingSentAt = now;
+    this.deliver(
+      new Element(
+        'iq',
+        NS.client,
+        { type: 'get', id: this.pingId, from: this.ctx.domain, to: this.jid.toString() },
+        [new Element('ping', NS.ping)],
+      ),
+    );
+    this.armLiveness(liveness.timeoutMs);
+  }
+
+  /** Ends the session without a closing handshake: the peer is gone or will not read. */
+  private abort(reason: string): void {
+    if (this.closed) return;
+    this.log.info({ jid: this.boundJid?.toString(), reason }, 'dropping connection');
+    this.closed = true;
+    this.stopTimers();
+    this.endSession();
+    this.transport.destroy();
+  }
+
+  private stopTimers(): void {
+    if (this.livenessTimer !== undefined) clearTimeout(this.livenessTimer);
+    if (this.negotiationTimer !== undefined) clearTimeout(this.negotiationTimer);
+    this.livenessTimer = undefined;
+    this.negotiationTimer = undefined;
   }
 
   get jid(): Jid {
@@ -129,6 +229,7 @@ export class C2sConnection implements ClientSession {
       this.transport.sendStreamError(condition, text);
     }
     this.transport.closeStream();
+    this.stopTimers();
     this.endSession();
   }
 
@@ -154,6 +255,7 @@ export class C2sConnection implements ClientSession {
 
   private onTransportClose(): void {
     this.closed = true;
+    this.stopTimers();
     this.endSession();
     this.ctx.onClose?.(this);
   }
@@ -255,6 +357,11 @@ export class C2sConnection implements ClientSession {
     }
     if (!this.canAuthenticate()) {
       this.saslFail('encryption-required');
+      return;
+    }
+    if (this.ctx.authFailures?.blocked(this.transport.remoteAddress) === true) {
+      this.log.info({ address: this.transport.remoteAddress }, 'authentication refused: too many failures');
+      this.close('policy-violation', 'Too many failed authentication attempts from your address');
       return;
     }
     const name = el.attr('mechanism') ?? '';
@@ -381,6 +488,7 @@ export class C2sConnection implements ClientSession {
   private saslFail(condition: SaslFailure, text?: string): void {
     this.mechanism = undefined;
     this.saslFailures++;
+    if (condition === 'not-authorized') this.ctx.authFailures?.hit(this.transport.remoteAddress);
     const textXml = text === undefined ? '' : `<text xml:lang='en'>${escapeText(text)}</text>`;
     this.transport.sendRaw(`<failure xmlns='${NS.sasl}'><${condition}/>${textXml}</failure>`);
     if (this.saslFailures >= MAX_SASL_FAILURES)
@@ -413,8 +521,22 @@ export class C2sConnection implements ClientSession {
         return;
       }
     }
+    const max = this.ctx.maxSessionsPerAccount ?? 0;
+    if (max > 0) {
+      const others = this.ctx.router.sessionsOf(this.username!).filter((s) => s.jid.resource !== resource);
+      if (others.length >= max) {
+        // RFC 6120 §7.6.2.1: the account has reached its number of connected resources.
+        this.transport.sendStanza(
+          errorReply(iq, 'wait', 'resource-constraint', `At most ${max} sessions per account`),
+        );
+        return;
+      }
+    }
     this.boundJid = new Jid(this.username!, this.ctx.domain, resource);
     this.ctx.router.bind(this);
+    if (this.negotiationTimer !== undefined) clearTimeout(this.negotiationTimer);
+    this.negotiationTimer = undefined;
+    if (this.ctx.liveness !== undefined) this.armLiveness(this.ctx.liveness.intervalMs);
     const reply = iqResult(iq, NS.client);
     reply.setAttr('from', undefined);
     reply.c('bind', {}, NS.bind).c('jid').append(this.boundJid.toString());
@@ -430,6 +552,14 @@ export class C2sConnection implements ClientSession {
     if (el.ns !== NS.client) {
       this.close('invalid-namespace', 'Stanzas must be in jabber:client');
       return;
+    }
+    if (this.pingId !== undefined && el.name === 'iq' && el.attr('id') === this.pingId) {
+      // The answer to our liveness ping (result, or an error from a client without XEP-0199): consumed.
+      const type = el.attr('type');
+      if (type === 'result' || type === 'error') {
+        this.pingId = undefined;
+        return;
+      }
     }
     this.ctx.router.fromClient(this, el);
   }

@@ -6,8 +6,10 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import pino, { type Logger } from 'pino';
-import { C2sConnection } from './c2s.ts';
+import { streamErrorXml } from '../xmpp/stanza.ts';
+import { C2sConnection, type C2sContext } from './c2s.ts';
 import { ComponentConnection } from './component.ts';
+import { AddressRateLimiter } from './limits.ts';
 import { Router } from './router.ts';
 import { SqliteStore, type Store } from './store.ts';
 import { ensureSelfSignedCertificate, loadSecureContext } from './tls.ts';
@@ -26,7 +28,33 @@ export interface XmppServerConfig {
   tlsKey?: string | undefined;
   dataDir: string;
   offlineLimit?: number;
+  /** XEP-0199 liveness: seconds of silence before a ping, seconds to wait for any answer. */
+  pingIntervalS?: number;
+  pingTimeoutS?: number;
+  /** Seconds a client has from connecting to a bound resource (stream header, TLS, SASL, bind). */
+  negotiationTimeoutS?: number;
+  /** Bytes of unsent output a client may have for longer than `pingTimeoutS` before it is dropped. */
+  outputBufferLimit?: number;
+  /** Bound resources per account; 0 means no limit. */
+  maxSessionsPerAccount?: number;
+  /** New c2s connections per address per minute; 0 means no limit. */
+  connectionsPerMinute?: number;
+  /** Failed logins per address per minute before further attempts are refused; 0 means no limit. */
+  authFailuresPerMinute?: number;
+  /** Addresses the two rate limits do not apply to. */
+  rateLimitExempt?: readonly string[];
 }
+
+export const SERVER_DEFAULTS = {
+  pingIntervalS: 60,
+  pingTimeoutS: 10,
+  negotiationTimeoutS: 30,
+  outputBufferLimit: 1024 * 1024,
+  maxSessionsPerAccount: 10,
+  connectionsPerMinute: 60,
+  authFailuresPerMinute: 10,
+  rateLimitExempt: ['127.0.0.1', '::1'] as readonly string[],
+};
 
 export const STORE_FILE = 'accounts.sqlite';
 
@@ -50,12 +78,29 @@ export class XmppServer {
   private readonly sockets = new Set<Socket>();
   c2sPort = 0;
   componentPort = 0;
+  readonly connectionLimiter: AddressRateLimiter;
+  readonly authFailureLimiter: AddressRateLimiter;
+  private readonly settings: typeof SERVER_DEFAULTS;
 
   constructor(config: XmppServerConfig, options: { store?: Store; log?: Logger } = {}) {
     this.config = config;
     this.log = options.log ?? pino({ level: process.env.LOG_LEVEL ?? 'silent' });
     this.ownsStore = options.store === undefined;
     this.store = options.store ?? openStore(config.dataDir);
+    const defined = Object.fromEntries(
+      Object.entries(config).filter(([k, v]) => v !== undefined && k in SERVER_DEFAULTS),
+    );
+    this.settings = { ...SERVER_DEFAULTS, ...defined };
+    this.connectionLimiter = new AddressRateLimiter({
+      max: this.settings.connectionsPerMinute,
+      windowMs: 60_000,
+      exempt: this.settings.rateLimitExempt,
+    });
+    this.authFailureLimiter = new AddressRateLimiter({
+      max: this.settings.authFailuresPerMinute,
+      windowMs: 60_000,
+      exempt: this.settings.rateLimitExempt,
+    });
     this.router = new Router({
       domain: config.domain,
       store: this.store,
@@ -108,8 +153,10 @@ export class XmppServer {
     });
   }
 
-  private acceptClient(socket: Socket): void {
-    const connection = new C2sConnection(socket, {
+  /** What every client connection shares, whatever its transport. */
+  c2sContext(): C2sContext {
+    const s = this.settings;
+    return {
       domain: this.config.domain,
       router: this.router,
       store: this.store,
@@ -117,7 +164,37 @@ export class XmppServer {
       secureContext: this.secureContext,
       allowPlainLoopback: this.config.allowPlainLoopback,
       onClose: (c) => this.c2s.delete(c),
-    });
+      liveness: { intervalMs: s.pingIntervalS * 1000, timeoutMs: s.pingTimeoutS * 1000 },
+      negotiationTimeoutMs: s.negotiationTimeoutS * 1000,
+      output: { bufferLimit: s.outputBufferLimit, stallTimeoutMs: s.pingTimeoutS * 1000 },
+      maxSessionsPerAccount: s.maxSessionsPerAccount,
+      authFailures: this.authFailureLimiter,
+    };
+  }
+
+  /** Counts a new client connection from an address; false when the address is over its rate. */
+  admitClient(address: string | undefined): boolean {
+    if (this.connectionLimiter.hit(address)) return true;
+    this.log.info({ address }, 'connection refused: rate limit');
+    return false;
+  }
+
+  private acceptClient(socket: Socket): void {
+    if (!this.admitClient(socket.remoteAddress)) {
+      socket.on('error', () => {});
+      socket.end(
+        `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='${this.config.domain}' version='1.0'>` +
+          `${streamErrorXml('policy-violation', 'Too many connections from your address')}</stream:stream>`,
+      );
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
+    const connection = new C2sConnection(socket, this.c2sContext());
+    this.c2s.add(connection);
+  }
+
+  /** Adds a connection made by another transport (WebSocket) to the server's bookkeeping. */
+  trackClient(connection: C2sConnection): void {
     this.c2s.add(connection);
   }
 
