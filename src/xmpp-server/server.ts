@@ -1,7 +1,7 @@
 /**
  * The embedded text server: c2s and component listeners around one Router and one Store.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { SecureContext } from 'node:tls';
@@ -62,6 +62,23 @@ export const STORE_FILE = 'accounts.sqlite';
 export function openStore(dataDir: string): SqliteStore {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   return new SqliteStore(join(dataDir, STORE_FILE));
+}
+
+/** Descriptors kept free for everything that is not a connection (store, logs, listeners, peers). */
+const DESCRIPTOR_RESERVE = 64;
+
+/**
+ * Connections each listener accepts, from the soft limit on open files (Linux /proc), so the process
+ * never runs out of descriptors for its store and logs; undefined when unknown or unlimited.
+ */
+export function connectionBudget(): number | undefined {
+  try {
+    const m = readFileSync('/proc/self/limits', 'utf8').match(/^Max open files\s+(\d+)/m);
+    if (m === null) return undefined;
+    return Math.max(16, Number(m[1]) - DESCRIPTOR_RESERVE);
+  } catch {
+    return undefined;
+  }
 }
 
 export class XmppServer {
@@ -144,10 +161,16 @@ export class XmppServer {
         socket.once('close', () => this.sockets.delete(socket));
         onSocket(socket);
       });
+      const budget = connectionBudget();
+      if (budget !== undefined) {
+        // Connections beyond the budget are closed at accept; descriptors stay free for the rest.
+        server.maxConnections = budget;
+        server.on('drop', () => this.refused('connection over the file-descriptor budget'));
+      }
       server.once('error', reject);
       server.listen({ port, host: this.config.host, backlog: 1024 }, () => {
         server.off('error', reject);
-        server.on('error', (err) => this.log.error({ err }, 'listener error'));
+        server.on('error', (err) => this.listenerError(err));
         resolve(server);
       });
     });
@@ -177,6 +200,34 @@ export class XmppServer {
     if (this.connectionLimiter.hit(address)) return true;
     this.log.info({ address }, 'connection refused: rate limit');
     return false;
+  }
+
+  private lastAcceptWarning = 0;
+  private acceptFailures = 0;
+
+  /**
+   * Accept errors do not stop the listener. Out of file descriptors (EMFILE/ENFILE), libuv accepts
+   * the waiting connections on a reserved descriptor and closes them at once, so the listener neither
+   * spins nor dies, and accepts again as soon as descriptors are free; we only log, at most once a second.
+   */
+  private listenerError(err: NodeJS.ErrnoException): void {
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') {
+      this.refused(err.code);
+      return;
+    }
+    this.log.error({ err }, 'listener error');
+  }
+
+  private refused(reason: string): void {
+    this.acceptFailures++;
+    const now = Date.now();
+    if (now - this.lastAcceptWarning >= 1000) {
+      this.lastAcceptWarning = now;
+      this.log.warn(
+        { reason, refused: this.acceptFailures, open: this.sockets.size },
+        'out of file descriptors: refusing connections',
+      );
+    }
   }
 
   private acceptClient(socket: Socket): void {
