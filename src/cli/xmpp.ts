@@ -153,6 +153,14 @@ export async function run(argv: string[]): Promise<number> {
   console.log(
     `text server for ${server.config.domain}: c2s ${server.config.host}:${server.c2sPort}, components ${server.config.host}:${server.componentPort}`,
   );
+  // Run alone, the text server owns the HTTP port for XMPP over WebSocket (`switchboard up` mounts
+  // server.websocket.handleUpgrade on its shared HTTP listener instead). A busy port costs only WebSocket.
+  try {
+    const port = await server.websocket.listen(config.http.port, config.http.host);
+    console.log(`websocket ws://${config.http.host}:${port}/xmpp-websocket`);
+  } catch (e) {
+    log.warn({ err: (e as Error).message, port: config.http.port }, 'no WebSocket listener');
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());

@@ -13,6 +13,7 @@ import { AddressRateLimiter } from './limits.ts';
 import { Router } from './router.ts';
 import { SqliteStore, type Store } from './store.ts';
 import { ensureSelfSignedCertificate, loadSecureContext } from './tls.ts';
+import { WebSocketEndpoint } from './websocket.ts';
 
 export interface XmppServerConfig {
   domain: string;
@@ -43,6 +44,8 @@ export interface XmppServerConfig {
   authFailuresPerMinute?: number;
   /** Addresses the two rate limits do not apply to. */
   rateLimitExempt?: readonly string[];
+  /** Runs an HTTP listener of its own for WebSocket (RFC 7395) on this port (0: any); off when absent. */
+  websocketPort?: number | undefined;
 }
 
 export const SERVER_DEFAULTS = {
@@ -95,6 +98,10 @@ export class XmppServer {
   private readonly sockets = new Set<Socket>();
   c2sPort = 0;
   componentPort = 0;
+  /** The port of the server's own WebSocket listener (when `websocketPort` is set). */
+  websocketPort = 0;
+  /** XMPP over WebSocket; `handleUpgrade` can be mounted on a shared HTTP server. */
+  readonly websocket: WebSocketEndpoint;
   readonly connectionLimiter: AddressRateLimiter;
   readonly authFailureLimiter: AddressRateLimiter;
   private readonly settings: typeof SERVER_DEFAULTS;
@@ -117,6 +124,12 @@ export class XmppServer {
       max: this.settings.authFailuresPerMinute,
       windowMs: 60_000,
       exempt: this.settings.rateLimitExempt,
+    });
+    this.websocket = new WebSocketEndpoint({
+      context: () => this.c2sContext(),
+      admit: (address) => this.admitClient(address),
+      track: (connection) => this.trackClient(connection),
+      log: this.log,
     });
     this.router = new Router({
       domain: config.domain,
@@ -143,6 +156,8 @@ export class XmppServer {
       this.acceptComponent(socket),
     );
     this.componentPort = (this.componentListener.address() as { port: number }).port;
+    if (this.config.websocketPort !== undefined)
+      this.websocketPort = await this.websocket.listen(this.config.websocketPort, this.config.host);
     this.log.info(
       {
         domain: this.config.domain,
@@ -285,6 +300,7 @@ export class XmppServer {
     ]);
     clearTimeout(timer);
     for (const socket of this.sockets) socket.destroy();
+    await this.websocket.close();
     await Promise.all(closing);
     if (this.ownsStore) this.store.close();
   }
