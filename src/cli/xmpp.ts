@@ -94,6 +94,8 @@ export async function startTextServer(
         connectionsPerMinute: config.xmpp.connections_per_minute,
         authFailuresPerMinute: config.xmpp.auth_failures_per_minute,
         rateLimitExempt: config.xmpp.rate_limit_exempt,
+        resumeTimeoutS: config.xmpp.resume_timeout_s,
+        iqDuringResumption: config.xmpp.iq_during_resumption,
       },
       { store, log: log.child({ part: 'text server' }) },
     );

@@ -49,6 +49,10 @@ const xmppSchema = z.strictObject({
   connections_per_minute: num(z.number().int().min(0)).default(60),
   auth_failures_per_minute: num(z.number().int().min(0)).default(10),
   /** Addresses without rate limits; from the environment as a comma-separated list. */
+  /** XEP-0198: seconds a dropped session waits for resumption. */
+  resume_timeout_s: seconds().default(300),
+  /** XEP-0198: iq get/set to a session waiting for resumption: "error" at once, or "queue". */
+  iq_during_resumption: z.enum(['error', 'queue']).default('error'),
   rate_limit_exempt: z
     .preprocess(
       (v) =>

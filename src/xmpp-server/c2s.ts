@@ -52,6 +52,30 @@ export interface C2sContext {
   maxSessionsPerAccount?: number;
   /** Failed authentications per address; over the limit the address may not try for a while. */
   authFailures?: AddressRateLimiter;
+  /** XEP-0198 resumable sessions by stream id (shared by all connections of a server). */
+  resumable?: Map<string, C2sConnection>;
+  /** How long a session whose connection dropped waits for resumption (XEP-0198 `max`). */
+  resumeTimeoutMs?: number;
+  /** While a session waits for resumption: iq get/set to it answered at once (`error`) or kept (`queue`). */
+  iqDuringResumption?: 'error' | 'queue';
+}
+
+/** Most unacknowledged stanzas kept for a stream-management session. */
+const MAX_UNACKED = 1000;
+/** The server asks for an ack after this many unacknowledged stanzas. */
+const ACK_REQUEST_EVERY = 5;
+const U32 = 2 ** 32;
+
+/** XEP-0198 state of a session that enabled stream management. */
+interface SmState {
+  id: string;
+  resume: boolean;
+  /** Stanzas handled from the client (mod 2^32). */
+  inbound: number;
+  /** Stanzas the client acknowledged (mod 2^32). */
+  acked: number;
+  /** Stanzas sent and not yet acknowledged, oldest first. */
+  unacked: Element[];
 }
 
 const DEFAULT_NEGOTIATION_TIMEOUT_MS = 30_000;
@@ -89,6 +113,12 @@ export class C2sConnection implements ClientSession {
   /** The id of our outstanding XEP-0199 ping, and when it went out. */
   private pingId: string | undefined;
   private pingSentAt = 0;
+  private sm: SmState | undefined;
+  /** Connection lost, session kept bound for XEP-0198 resumption. */
+  private hibernating = false;
+  /** Taken over by a resuming connection: this object no longer stands for the session. */
+  private retired = false;
+  private resumeTimer: NodeJS.Timeout | undefined;
 
   /** A connection over `socket` (TCP), or over the transport `makeTransport` builds (WebSocket). */
   constructor(
@@ -146,9 +176,7 @@ export class C2sConnection implements ClientSession {
           { jid: this.boundJid?.toString(), silentMs: now - this.lastInput },
           'no answer to ping: ending the session',
         );
-        this.close('connection-timeout', 'No answer to ping');
-        // A frozen peer will not read our closing tag; it need not hold the socket for the grace period.
-        this.transport.destroy();
+        this.connectionLost('connection-timeout', 'No answer to ping');
         return;
       }
       this.pingId = undefined;
@@ -160,6 +188,12 @@ export class C2sConnection implements ClientSession {
     }
     this.pingId = `ping-${randomBytes(4).toString('hex')}`;
     this.pingSentAt = now;
+    if (this.sm !== undefined) {
+      // XEP-0198: an ack request does the same job; any input counts as the answer.
+      this.transport.sendRaw(`<r xmlns='${NS.sm}'/>`);
+      this.armLiveness(liveness.timeoutMs);
+      return;
+    }
     this.deliver(
       new Element(
         'iq',
@@ -179,6 +213,43 @@ export class C2sConnection implements ClientSession {
     this.stopTimers();
     this.endSession();
     this.transport.destroy();
+  }
+
+  /**
+   * The peer is unreachable (no answer to ping, or the connection dropped). A session with resumable
+   * stream management hibernates; any other ends now.
+   */
+  private connectionLost(condition: StreamErrorCondition | undefined, text?: string): void {
+    if (this.closed) return;
+    if (this.sm?.resume === true && this.boundJid !== undefined) {
+      // No stream error: the peer is presumed gone, and a resuming client must not see the stream end.
+      this.hibernate();
+      this.transport.destroy();
+      return;
+    }
+    if (condition !== undefined) this.close(condition, text);
+    else {
+      this.closed = true;
+      this.stopTimers();
+      this.endSession();
+    }
+    // A frozen peer will not read our closing tag; it need not hold the socket for the grace period.
+    this.transport.destroy();
+  }
+
+  private hibernate(): void {
+    this.closed = true;
+    this.hibernating = true;
+    this.stopTimers();
+    this.log.info({ jid: this.boundJid?.toString() }, 'connection lost: session waits for resumption');
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = undefined;
+      if (!this.hibernating) return;
+      this.hibernating = false;
+      this.log.info({ jid: this.boundJid?.toString() }, 'not resumed in time: session ends');
+      this.endSession();
+    }, this.ctx.resumeTimeoutMs ?? 300_000);
+    this.resumeTimer.unref();
   }
 
   private stopTimers(): void {
@@ -204,6 +275,10 @@ export class C2sConnection implements ClientSession {
   // ---- output --------------------------------------------------------------------------------------
 
   deliver(stanza: Element): void {
+    if (this.hibernating) {
+      this.deliverHibernating(stanza);
+      return;
+    }
     if (this.closed) {
       this.log.debug(
         { stanza: stanza.name, id: stanza.attr('id'), from: stanza.attr('from') },
@@ -212,6 +287,37 @@ export class C2sConnection implements ClientSession {
       return;
     }
     this.transport.sendStanza(stanza);
+    const sm = this.sm;
+    if (sm !== undefined) {
+      sm.unacked.push(stanza);
+      if (sm.unacked.length > MAX_UNACKED) {
+        this.close('resource-constraint', 'Too many unacknowledged stanzas');
+        return;
+      }
+      if (sm.unacked.length % ACK_REQUEST_EVERY === 0) this.transport.sendRaw(`<r xmlns='${NS.sm}'/>`);
+    }
+  }
+
+  /** A stanza for a session waiting for resumption: kept, except iq requests when so configured. */
+  private deliverHibernating(stanza: Element): void {
+    const type = stanza.attr('type');
+    if (
+      stanza.name === 'iq' &&
+      (type === 'get' || type === 'set') &&
+      (this.ctx.iqDuringResumption ?? 'error') === 'error'
+    ) {
+      // The sender (the gateway, say) learns now that nobody will answer, not minutes later.
+      this.ctx.router.bounce(stanza, 'cancel', 'service-unavailable', 'The client is not connected');
+      return;
+    }
+    const sm = this.sm!;
+    sm.unacked.push(stanza);
+    if (sm.unacked.length > MAX_UNACKED) {
+      this.log.info({ jid: this.boundJid?.toString() }, 'too much kept for a hibernating session: ending it');
+      this.hibernating = false;
+      if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
+      this.endSession();
+    }
   }
 
   private sendHeader(to: string | undefined): void {
@@ -233,8 +339,28 @@ export class C2sConnection implements ClientSession {
     this.endSession();
   }
 
+  /** The session is over for good: unbound, and what the client never acknowledged is handled. */
   private endSession(): void {
+    if (this.hibernating || this.retired) return;
+    if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
     if (this.boundJid !== undefined) this.ctx.router.unbind(this);
+    const sm = this.sm;
+    if (sm === undefined) return;
+    this.sm = undefined;
+    if (this.ctx.resumable?.get(sm.id) === this) this.ctx.resumable.delete(sm.id);
+    // XEP-0198 §5: unacknowledged stanzas are not lost. Messages go to the bare JID (other resources or
+    // offline storage); iq requests get service-unavailable; the rest (presence, results) is dropped.
+    for (const stanza of sm.unacked) {
+      const type = stanza.attr('type');
+      if (stanza.name === 'message' && (type === undefined || type === 'normal' || type === 'chat')) {
+        if (stanza.getChild('body') === undefined || this.boundJid === undefined) continue;
+        const copy = new Element('message', stanza.ns, { ...stanza.attrs }, stanza.children);
+        copy.setAttr('to', this.boundJid.bare().toString());
+        this.ctx.router.route(copy);
+      } else if (stanza.name === 'iq' && (type === 'get' || type === 'set')) {
+        this.ctx.router.bounce(stanza, 'cancel', 'service-unavailable');
+      }
+    }
   }
 
   // ---- input ---------------------------------------------------------------------------------------
@@ -254,6 +380,7 @@ export class C2sConnection implements ClientSession {
   }
 
   private onTransportClose(): void {
+    if (!this.closed && !this.retired) this.connectionLost(undefined);
     this.closed = true;
     this.stopTimers();
     this.endSession();
@@ -304,7 +431,7 @@ export class C2sConnection implements ClientSession {
     } else {
       out +=
         `<bind xmlns='${NS.bind}'/><session xmlns='${NS.session}'><optional/></session>` +
-        `<ver xmlns='urn:xmpp:features:rosterver'/>`;
+        `<ver xmlns='urn:xmpp:features:rosterver'/><sm xmlns='${NS.sm}'/>`;
     }
     return out;
   }
@@ -495,9 +622,123 @@ export class C2sConnection implements ClientSession {
       this.close('policy-violation', 'Too many failed authentication attempts');
   }
 
+  // ---- XEP-0198 stream management ----------------------------------------------------------------------
+
+  private smFailed(condition: string, text?: string): void {
+    const textXml =
+      text === undefined ? '' : `<text xmlns='${NS.stanzas}' xml:lang='en'>${escapeText(text)}</text>`;
+    this.transport.sendRaw(
+      `<failed xmlns='${NS.sm}'><${condition} xmlns='${NS.stanzas}'/>${textXml}</failed>`,
+    );
+  }
+
+  private smElement(el: Element): void {
+    switch (el.name) {
+      case 'enable': {
+        if (this.sm !== undefined) {
+          this.smFailed('unexpected-request', 'Already enabled');
+          return;
+        }
+        const resume = el.attr('resume') === 'true' || el.attr('resume') === '1';
+        const id = randomBytes(12).toString('base64url');
+        this.sm = {
+          id,
+          resume: resume && this.ctx.resumable !== undefined,
+          inbound: 0,
+          acked: 0,
+          unacked: [],
+        };
+        let attrs = '';
+        if (this.sm.resume) {
+          this.ctx.resumable!.set(id, this);
+          attrs = ` id='${id}' resume='true' max='${Math.ceil((this.ctx.resumeTimeoutMs ?? 300_000) / 1000)}'`;
+        }
+        this.transport.sendRaw(`<enabled xmlns='${NS.sm}'${attrs}/>`);
+        return;
+      }
+      case 'r':
+        if (this.sm !== undefined) this.transport.sendRaw(`<a xmlns='${NS.sm}' h='${this.sm.inbound}'/>`);
+        return;
+      case 'a':
+        if (this.sm !== undefined) this.acknowledge(el.attr('h'));
+        return;
+      default:
+        this.close('unsupported-stanza-type', `<${el.name}/> is not supported here`);
+    }
+  }
+
+  /** The client handled stanzas up to `h`: they leave the unacknowledged queue. */
+  private acknowledge(hAttr: string | undefined): boolean {
+    const sm = this.sm!;
+    const h = hAttr !== undefined && /^\d{1,10}$/.test(hAttr) ? Number(hAttr) : Number.NaN;
+    if (!Number.isFinite(h) || h >= U32) {
+      this.close('invalid-xml', 'Bad h');
+      return false;
+    }
+    const count = (h - sm.acked + U32) % U32;
+    if (count > sm.unacked.length) {
+      this.log.info({ h, acked: sm.acked, unacked: sm.unacked.length }, 'handled count too high');
+      this.close('undefined-condition', 'handled-count-too-high');
+      return false;
+    }
+    sm.unacked.splice(0, count);
+    sm.acked = h;
+    return true;
+  }
+
+  /** `<resume previd h/>` after authentication: this connection takes over a kept session. */
+  private resume(el: Element): void {
+    const previd = el.attr('previd') ?? '';
+    const old = this.ctx.resumable?.get(previd);
+    if (old === undefined || old.username !== this.username || old.sm === undefined || old.retired) {
+      this.smFailed('item-not-found', 'No such session to resume');
+      return;
+    }
+    // The old connection may not know yet that it is dead: it stops now, without ending the session.
+    old.retire();
+    const sm = old.sm!;
+    this.sm = sm;
+    this.boundJid = old.boundJid;
+    this.available = old.available;
+    this.priority = old.priority;
+    this.presence = old.presence;
+    this.rosterRequested = old.rosterRequested;
+    this.carbons = old.carbons;
+    for (const d of old.directed) this.directed.add(d);
+    this.ctx.router.replace(old, this);
+    this.ctx.resumable!.set(sm.id, this);
+    if (this.negotiationTimer !== undefined) clearTimeout(this.negotiationTimer);
+    this.negotiationTimer = undefined;
+    if (!this.acknowledge(el.attr('h'))) return;
+    this.transport.sendRaw(`<resumed xmlns='${NS.sm}' previd='${sm.id}' h='${sm.inbound}'/>`);
+    this.log.info({ jid: this.boundJid?.toString(), resent: sm.unacked.length }, 'session resumed');
+    // What the client did not acknowledge is sent again, in order (it stays unacknowledged until acked).
+    for (const stanza of sm.unacked) this.transport.sendStanza(stanza);
+    if (this.ctx.liveness !== undefined) this.armLiveness(this.ctx.liveness.intervalMs);
+  }
+
+  /** Hands the session over to a resuming connection: no more output, no session end from here. */
+  private retire(): void {
+    this.retired = true;
+    this.hibernating = false;
+    if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
+    this.resumeTimer = undefined;
+    this.stopTimers();
+    if (!this.closed) {
+      this.closed = true;
+      this.transport.destroy();
+    }
+  }
+
   // ---- binding and stanzas ---------------------------------------------------------------------------
 
   private beforeBind(el: Element): void {
+    if (el.ns === NS.sm) {
+      if (el.name === 'resume') this.resume(el);
+      else if (el.name === 'enable') this.smFailed('unexpected-request', 'Bind a resource first');
+      else this.close('unsupported-stanza-type');
+      return;
+    }
     if (el.name === 'iq' && el.ns === NS.client && el.attr('type') === 'set') {
       const bind = el.getChild('bind', NS.bind);
       if (bind !== undefined) {
@@ -545,6 +786,10 @@ export class C2sConnection implements ClientSession {
   }
 
   private afterBind(el: Element): void {
+    if (el.ns === NS.sm) {
+      this.smElement(el);
+      return;
+    }
     if (el.name !== 'message' && el.name !== 'presence' && el.name !== 'iq') {
       this.close('unsupported-stanza-type', `<${el.name}/> is not supported here`);
       return;
@@ -553,6 +798,7 @@ export class C2sConnection implements ClientSession {
       this.close('invalid-namespace', 'Stanzas must be in jabber:client');
       return;
     }
+    if (this.sm !== undefined) this.sm.inbound = (this.sm.inbound + 1) % U32;
     if (this.pingId !== undefined && el.name === 'iq' && el.attr('id') === this.pingId) {
       // The answer to our liveness ping (result, or an error from a client without XEP-0199): consumed.
       const type = el.attr('type');

@@ -44,6 +44,10 @@ export interface XmppServerConfig {
   authFailuresPerMinute?: number;
   /** Addresses the two rate limits do not apply to. */
   rateLimitExempt?: readonly string[];
+  /** XEP-0198: seconds a session whose connection dropped waits for resumption. */
+  resumeTimeoutS?: number;
+  /** XEP-0198: iq get/set to a session waiting for resumption: `error` at once (default) or `queue`. */
+  iqDuringResumption?: 'error' | 'queue';
   /** Runs an HTTP listener of its own for WebSocket (RFC 7395) on this port (0: any); off when absent. */
   websocketPort?: number | undefined;
 }
@@ -57,6 +61,8 @@ export const SERVER_DEFAULTS = {
   connectionsPerMinute: 60,
   authFailuresPerMinute: 10,
   rateLimitExempt: ['127.0.0.1', '::1'] as readonly string[],
+  resumeTimeoutS: 300,
+  iqDuringResumption: 'error' as 'error' | 'queue',
 };
 
 export const STORE_FILE = 'accounts.sqlite';
@@ -105,6 +111,8 @@ export class XmppServer {
   readonly connectionLimiter: AddressRateLimiter;
   readonly authFailureLimiter: AddressRateLimiter;
   private readonly settings: typeof SERVER_DEFAULTS;
+  /** XEP-0198 sessions that can be resumed, by stream-management id. */
+  private readonly resumable = new Map<string, C2sConnection>();
 
   constructor(config: XmppServerConfig, options: { store?: Store; log?: Logger } = {}) {
     this.config = config;
@@ -207,6 +215,9 @@ export class XmppServer {
       output: { bufferLimit: s.outputBufferLimit, stallTimeoutMs: s.pingTimeoutS * 1000 },
       maxSessionsPerAccount: s.maxSessionsPerAccount,
       authFailures: this.authFailureLimiter,
+      resumable: this.resumable,
+      resumeTimeoutMs: s.resumeTimeoutS * 1000,
+      iqDuringResumption: s.iqDuringResumption,
     };
   }
 
