@@ -76,6 +76,8 @@ interface SmState {
   acked: number;
   /** Stanzas sent and not yet acknowledged, oldest first. */
   unacked: Element[];
+  /** iq requests in `unacked` already answered with an error for the client. */
+  bounced: Set<Element>;
 }
 
 const DEFAULT_NEGOTIATION_TIMEOUT_MS = 30_000;
@@ -242,6 +244,18 @@ export class C2sConnection implements ClientSession {
     this.hibernating = true;
     this.stopTimers();
     this.log.info({ jid: this.boundJid?.toString() }, 'connection lost: session waits for resumption');
+    const sm = this.sm!;
+    if ((this.ctx.iqDuringResumption ?? 'error') === 'error') {
+      // iq requests sent to the dead connection and never acknowledged fail now, like new ones. They
+      // stay in the queue, so counts match on resumption (an answer then reaches a requester that gave up).
+      for (const stanza of sm.unacked) {
+        const type = stanza.attr('type');
+        if (stanza.name === 'iq' && (type === 'get' || type === 'set') && !sm.bounced.has(stanza)) {
+          sm.bounced.add(stanza);
+          this.ctx.router.bounce(stanza, 'cancel', 'service-unavailable', 'The client is not connected');
+        }
+      }
+    }
     this.resumeTimer = setTimeout(() => {
       this.resumeTimer = undefined;
       if (!this.hibernating) return;
@@ -357,7 +371,7 @@ export class C2sConnection implements ClientSession {
         const copy = new Element('message', stanza.ns, { ...stanza.attrs }, stanza.children);
         copy.setAttr('to', this.boundJid.bare().toString());
         this.ctx.router.route(copy);
-      } else if (stanza.name === 'iq' && (type === 'get' || type === 'set')) {
+      } else if (stanza.name === 'iq' && (type === 'get' || type === 'set') && !sm.bounced.has(stanza)) {
         this.ctx.router.bounce(stanza, 'cancel', 'service-unavailable');
       }
     }
@@ -647,6 +661,7 @@ export class C2sConnection implements ClientSession {
           inbound: 0,
           acked: 0,
           unacked: [],
+          bounced: new Set(),
         };
         let attrs = '';
         if (this.sm.resume) {
@@ -681,7 +696,7 @@ export class C2sConnection implements ClientSession {
       this.close('undefined-condition', 'handled-count-too-high');
       return false;
     }
-    sm.unacked.splice(0, count);
+    for (const stanza of sm.unacked.splice(0, count)) sm.bounced.delete(stanza);
     sm.acked = h;
     return true;
   }
@@ -690,7 +705,14 @@ export class C2sConnection implements ClientSession {
   private resume(el: Element): void {
     const previd = el.attr('previd') ?? '';
     const old = this.ctx.resumable?.get(previd);
-    if (old === undefined || old.username !== this.username || old.sm === undefined || old.retired) {
+    if (
+      old === undefined ||
+      old.username !== this.username ||
+      old.sm === undefined ||
+      old.retired ||
+      old.boundJid === undefined ||
+      this.ctx.router.session(old.boundJid) !== old
+    ) {
       this.smFailed('item-not-found', 'No such session to resume');
       return;
     }

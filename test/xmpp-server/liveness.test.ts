@@ -215,3 +215,67 @@ test('a client that stops reading is cut off; the sender and others keep working
   alice.send(message({ to: carol.jid, type: 'chat' }, 'after the slow reader'));
   await carol.waitFor((el) => el.getChildText('body') === 'after the slow reader');
 });
+
+test('slixmpp with stream management (XEP-0198) frozen: <r/> unanswered, iqs to it fail at once, unavailable after resume_timeout_s', async (t) => {
+  const intervalS = 1;
+  const timeoutS = 1;
+  const resumeS = 1;
+  const server = await startServer(t, undefined, {
+    pingIntervalS: intervalS,
+    pingTimeoutS: timeoutS,
+    resumeTimeoutS: resumeS,
+  });
+  const gw = await gatewayComponent(t, server.componentPort);
+  const bob = await login(t, server, 'bob');
+  const slix = new Proc(requirePeer('python3-slixmpp'), [
+    new URL('./peers/slix_sm.py', import.meta.url).pathname,
+    '--jid',
+    'alice@localhost/sm',
+    '--password',
+    'alicepw',
+    '--port',
+    String(server.c2sPort),
+  ]);
+  t.after(() => slix.stop());
+  await slix.waitForOutput(/SM_ENABLED \S+/, 20_000);
+  await slix.waitForOutput(/READY alice@localhost\/sm/, 20_000);
+  await waitFor(
+    gw.received,
+    (el) =>
+      el.name === 'presence' && el.attr('from') === 'alice@localhost/sm' && el.attr('type') === undefined,
+    5000,
+    'directed presence at the gateway',
+  );
+  bob.send(message({ to: 'alice@localhost/sm', type: 'chat' }, 'hello sm'));
+  await slix.waitForOutput(/MSG bob@localhost\/\S+ hello sm/, 5000);
+
+  const frozenAt = Date.now();
+  slix.child.kill('SIGSTOP');
+  // An iq sent to the frozen client waits in its unacknowledged queue; when the server gives up on the
+  // connection (no answer to <r/>) the session hibernates and the iq is answered with an error.
+  const probe = stanza('iq', { type: 'get', id: 'probe', from: GATEWAY, to: 'alice@localhost/sm' });
+  probe.c('ping', {}, NS.ping);
+  gw.link.send(probe);
+  const answered = await waitFor(
+    gw.received,
+    (el) => el.name === 'iq' && el.attr('id') === 'probe',
+    (intervalS + timeoutS) * 1000 + 2000,
+    'an answer to the iq for the frozen client',
+  );
+  assert.equal(answered.attr('type'), 'error');
+  t.diagnostic(`iq to the frozen client failed ${Date.now() - frozenAt} ms after SIGSTOP`);
+  assert.ok(answered.getChild('error')?.getChild('service-unavailable', NS.stanzas));
+  const unavailable = await waitFor(
+    gw.received,
+    (el) =>
+      el.name === 'presence' && el.attr('from') === 'alice@localhost/sm' && el.attr('type') === 'unavailable',
+    (intervalS + timeoutS + resumeS) * 1000 + 3000,
+    'unavailable presence after the resume timeout',
+  );
+  assert.equal(unavailable.attr('to'), GATEWAY);
+  t.diagnostic(
+    `unavailable at the gateway ${Date.now() - frozenAt} ms after SIGSTOP (resume_timeout_s ${resumeS})`,
+  );
+  const pong = await bob.iq(iq({ type: 'get', to: DOMAIN }, 'ping', NS.ping));
+  assert.equal(pong.attr('type'), 'result');
+});
