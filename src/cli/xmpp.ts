@@ -86,6 +86,16 @@ export async function startTextServer(
         tlsKey: config.xmpp.tls_key,
         dataDir,
         offlineLimit: config.xmpp.offline_limit,
+        pingIntervalS: config.xmpp.ping_interval_s,
+        pingTimeoutS: config.xmpp.ping_timeout_s,
+        negotiationTimeoutS: config.xmpp.negotiation_timeout_s,
+        outputBufferLimit: config.xmpp.output_buffer_limit,
+        maxSessionsPerAccount: config.xmpp.max_sessions_per_account,
+        connectionsPerMinute: config.xmpp.connections_per_minute,
+        authFailuresPerMinute: config.xmpp.auth_failures_per_minute,
+        rateLimitExempt: config.xmpp.rate_limit_exempt,
+        resumeTimeoutS: config.xmpp.resume_timeout_s,
+        iqDuringResumption: config.xmpp.iq_during_resumption,
       },
       { store, log: log.child({ part: 'text server' }) },
     );
@@ -145,6 +155,14 @@ export async function run(argv: string[]): Promise<number> {
   console.log(
     `text server for ${server.config.domain}: c2s ${server.config.host}:${server.c2sPort}, components ${server.config.host}:${server.componentPort}`,
   );
+  // Run alone, the text server owns the HTTP port for XMPP over WebSocket (`switchboard up` mounts
+  // server.websocket.handleUpgrade on its shared HTTP listener instead). A busy port costs only WebSocket.
+  try {
+    const port = await server.websocket.listen(config.http.port, config.http.host);
+    console.log(`websocket ws://${config.http.host}:${port}/xmpp-websocket`);
+  } catch (e) {
+    log.warn({ err: (e as Error).message, port: config.http.port }, 'no WebSocket listener');
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());

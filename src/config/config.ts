@@ -41,6 +41,30 @@ const xmppSchema = z.strictObject({
   components: z.record(z.string().min(1), z.string().min(1)).default({}),
   ping_interval_s: seconds().default(60),
   ping_timeout_s: seconds().default(10),
+  /** Seconds from connecting to a bound resource (stream header, TLS, SASL, bind). */
+  negotiation_timeout_s: seconds().default(30),
+  /** Bytes of unsent output a client may keep for longer than ping_timeout_s. */
+  output_buffer_limit: num(z.number().int().min(16_384)).default(1_048_576),
+  max_sessions_per_account: num(z.number().int().min(0)).default(10),
+  connections_per_minute: num(z.number().int().min(0)).default(60),
+  auth_failures_per_minute: num(z.number().int().min(0)).default(10),
+  /** Addresses without rate limits; from the environment as a comma-separated list. */
+  /** XEP-0198: seconds a dropped session waits for resumption. */
+  resume_timeout_s: seconds().default(300),
+  /** XEP-0198: iq get/set to a session waiting for resumption: "error" at once, or "queue". */
+  iq_during_resumption: z.enum(['error', 'queue']).default('error'),
+  rate_limit_exempt: z
+    .preprocess(
+      (v) =>
+        typeof v === 'string'
+          ? v
+              .split(',')
+              .map((a) => a.trim())
+              .filter((a) => a !== '')
+          : v,
+      z.array(z.string().min(1)),
+    )
+    .default(['127.0.0.1', '::1']),
   allow_plain_loopback: bool().default(false),
   tls_cert: z.string().min(1).optional(),
   tls_key: z.string().min(1).optional(),

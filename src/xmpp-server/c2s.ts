@@ -10,7 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import { type Element, escapeText, POST_AUTH_LIMITS, type XmlError } from '../xml/index.ts';
+import { Element, escapeText, POST_AUTH_LIMITS, type XmlError } from '../xml/index.ts';
 import { Jid, prepDomainpart, prepLocalpart, prepResourcepart, tryParseJid } from '../xmpp/jid.ts';
 import { NS } from '../xmpp/ns.ts';
 import {
@@ -23,9 +23,15 @@ import {
   verifyPassword,
 } from '../xmpp/sasl.ts';
 import { errorReply, iqResult, type StreamErrorCondition } from '../xmpp/stanza.ts';
+import type { AddressRateLimiter } from './limits.ts';
 import type { ClientSession, Router } from './router.ts';
 import type { Store } from './store.ts';
-import { type ClientTransport, TcpTransport, type TransportEvents } from './tcp-transport.ts';
+import {
+  type ClientTransport,
+  type OutputLimits,
+  TcpTransport,
+  type TransportEvents,
+} from './tcp-transport.ts';
 export interface C2sContext {
   domain: string;
   router: Router;
@@ -36,7 +42,45 @@ export interface C2sContext {
   allowPlainLoopback: boolean;
   /** Called once when the connection is gone (for connection bookkeeping). */
   onClose?: (connection: C2sConnection) => void;
+  /** XEP-0199 liveness of bound sessions: ping after `intervalMs` of silence, drop after `timeoutMs` more. */
+  liveness?: { intervalMs: number; timeoutMs: number };
+  /** The stream header, authentication and binding must be done this long after connecting. */
+  negotiationTimeoutMs?: number;
+  /** Write back-pressure limits (TCP). */
+  output?: OutputLimits;
+  /** Most bound sessions (resources) of one account; 0 means no limit. */
+  maxSessionsPerAccount?: number;
+  /** Failed authentications per address; over the limit the address may not try for a while. */
+  authFailures?: AddressRateLimiter;
+  /** XEP-0198 resumable sessions by stream id (shared by all connections of a server). */
+  resumable?: Map<string, C2sConnection>;
+  /** How long a session whose connection dropped waits for resumption (XEP-0198 `max`). */
+  resumeTimeoutMs?: number;
+  /** While a session waits for resumption: iq get/set to it answered at once (`error`) or kept (`queue`). */
+  iqDuringResumption?: 'error' | 'queue';
 }
+
+/** Most unacknowledged stanzas kept for a stream-management session. */
+const MAX_UNACKED = 1000;
+/** The server asks for an ack after this many unacknowledged stanzas. */
+const ACK_REQUEST_EVERY = 5;
+const U32 = 2 ** 32;
+
+/** XEP-0198 state of a session that enabled stream management. */
+interface SmState {
+  id: string;
+  resume: boolean;
+  /** Stanzas handled from the client (mod 2^32). */
+  inbound: number;
+  /** Stanzas the client acknowledged (mod 2^32). */
+  acked: number;
+  /** Stanzas sent and not yet acknowledged, oldest first. */
+  unacked: Element[];
+  /** iq requests in `unacked` already answered with an error for the client. */
+  bounced: Set<Element>;
+}
+
+const DEFAULT_NEGOTIATION_TIMEOUT_MS = 30_000;
 
 const MECHANISMS = ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'];
 const MAX_SASL_FAILURES = 3;
@@ -64,6 +108,19 @@ export class C2sConnection implements ClientSession {
   private mechanism: { name: string; scram: ScramServer | undefined } | undefined;
   private saslFailures = 0;
   private lang = 'en';
+  /** When input last arrived (ms since epoch). */
+  private lastInput = Date.now();
+  private livenessTimer: NodeJS.Timeout | undefined;
+  private negotiationTimer: NodeJS.Timeout | undefined;
+  /** The id of our outstanding XEP-0199 ping, and when it went out. */
+  private pingId: string | undefined;
+  private pingSentAt = 0;
+  private sm: SmState | undefined;
+  /** Connection lost, session kept bound for XEP-0198 resumption. */
+  private hibernating = false;
+  /** Taken over by a resuming connection: this object no longer stands for the session. */
+  private retired = false;
+  private resumeTimer: NodeJS.Timeout | undefined;
 
   /** A connection over `socket` (TCP), or over the transport `makeTransport` builds (WebSocket). */
   constructor(
@@ -81,11 +138,139 @@ export class C2sConnection implements ClientSession {
       onStreamEnd: () => this.guard(() => this.onStreamEnd()),
       onError: (err) => this.onXmlError(err),
       onClose: () => this.onTransportClose(),
+      onInput: () => {
+        this.lastInput = Date.now();
+      },
+      onStalled: () => this.abort('peer stopped reading'),
     };
     if (makeTransport !== undefined) this.transport = makeTransport(events, this.log);
     else if (socket !== undefined)
-      this.transport = new TcpTransport(socket, events, ctx.secureContext, this.log);
+      this.transport = new TcpTransport(socket, events, ctx.secureContext, this.log, ctx.output);
     else throw new Error('a socket or a transport is required');
+    this.negotiationTimer = setTimeout(() => {
+      this.negotiationTimer = undefined;
+      this.log.info('negotiation not done in time');
+      this.close('connection-timeout', 'Too slow to log in');
+    }, ctx.negotiationTimeoutMs ?? DEFAULT_NEGOTIATION_TIMEOUT_MS);
+    this.negotiationTimer.unref();
+  }
+
+  // ---- liveness (XEP-0199 pings from the server) ------------------------------------------------------
+
+  private armLiveness(delayMs: number): void {
+    if (this.livenessTimer !== undefined) clearTimeout(this.livenessTimer);
+    this.livenessTimer = setTimeout(() => this.livenessTick(), Math.max(0, delayMs));
+    this.livenessTimer.unref();
+  }
+
+  /**
+   * Any input proves the client alive. After `intervalMs` of silence it gets a ping; if nothing at all
+   * arrives within `timeoutMs` after that, the session ends as if the connection had dropped.
+   */
+  private livenessTick(): void {
+    this.livenessTimer = undefined;
+    const liveness = this.ctx.liveness;
+    if (this.closed || liveness === undefined) return;
+    const now = Date.now();
+    if (this.pingId !== undefined) {
+      if (this.lastInput < this.pingSentAt) {
+        this.log.info(
+          { jid: this.boundJid?.toString(), silentMs: now - this.lastInput },
+          'no answer to ping: ending the session',
+        );
+        this.connectionLost('connection-timeout', 'No answer to ping');
+        return;
+      }
+      this.pingId = undefined;
+    }
+    const idle = now - this.lastInput;
+    if (idle < liveness.intervalMs) {
+      this.armLiveness(liveness.intervalMs - idle);
+      return;
+    }
+    this.pingId = `ping-${randomBytes(4).toString('hex')}`;
+    this.pingSentAt = now;
+    if (this.sm !== undefined) {
+      // XEP-0198: an ack request does the same job; any input counts as the answer.
+      this.transport.sendRaw(`<r xmlns='${NS.sm}'/>`);
+      this.armLiveness(liveness.timeoutMs);
+      return;
+    }
+    this.deliver(
+      new Element(
+        'iq',
+        NS.client,
+        { type: 'get', id: this.pingId, from: this.ctx.domain, to: this.jid.toString() },
+        [new Element('ping', NS.ping)],
+      ),
+    );
+    this.armLiveness(liveness.timeoutMs);
+  }
+
+  /** Ends the session without a closing handshake: the peer is gone or will not read. */
+  private abort(reason: string): void {
+    if (this.closed) return;
+    this.log.info({ jid: this.boundJid?.toString(), reason }, 'dropping connection');
+    this.closed = true;
+    this.stopTimers();
+    this.endSession();
+    this.transport.destroy();
+  }
+
+  /**
+   * The peer is unreachable (no answer to ping, or the connection dropped). A session with resumable
+   * stream management hibernates; any other ends now.
+   */
+  private connectionLost(condition: StreamErrorCondition | undefined, text?: string): void {
+    if (this.closed) return;
+    if (this.sm?.resume === true && this.boundJid !== undefined) {
+      // No stream error: the peer is presumed gone, and a resuming client must not see the stream end.
+      this.hibernate();
+      this.transport.destroy();
+      return;
+    }
+    if (condition !== undefined) this.close(condition, text);
+    else {
+      this.closed = true;
+      this.stopTimers();
+      this.endSession();
+    }
+    // A frozen peer will not read our closing tag; it need not hold the socket for the grace period.
+    this.transport.destroy();
+  }
+
+  private hibernate(): void {
+    this.closed = true;
+    this.hibernating = true;
+    this.stopTimers();
+    this.log.info({ jid: this.boundJid?.toString() }, 'connection lost: session waits for resumption');
+    const sm = this.sm!;
+    if ((this.ctx.iqDuringResumption ?? 'error') === 'error') {
+      // iq requests sent to the dead connection and never acknowledged fail now, like new ones. They
+      // stay in the queue, so counts match on resumption (an answer then reaches a requester that gave up).
+      for (const stanza of sm.unacked) {
+        const type = stanza.attr('type');
+        if (stanza.name === 'iq' && (type === 'get' || type === 'set') && !sm.bounced.has(stanza)) {
+          sm.bounced.add(stanza);
+          this.ctx.router.bounce(stanza, 'cancel', 'service-unavailable', 'The client is not connected');
+        }
+      }
+    }
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = undefined;
+      if (!this.hibernating) return;
+      this.hibernating = false;
+      this.log.info({ jid: this.boundJid?.toString() }, 'not resumed in time: session ends');
+      this.endSession();
+    }, this.ctx.resumeTimeoutMs ?? 300_000);
+    this.resumeTimer.unref();
+  }
+
+  private stopTimers(): void {
+    if (this.livenessTimer !== undefined) clearTimeout(this.livenessTimer);
+    if (this.negotiationTimer !== undefined) clearTimeout(this.negotiationTimer);
+    this.livenessTimer = undefined;
+    this.negotiationTimer = undefined;
   }
 
   get jid(): Jid {
@@ -104,6 +289,10 @@ export class C2sConnection implements ClientSession {
   // ---- output --------------------------------------------------------------------------------------
 
   deliver(stanza: Element): void {
+    if (this.hibernating) {
+      this.deliverHibernating(stanza);
+      return;
+    }
     if (this.closed) {
       this.log.debug(
         { stanza: stanza.name, id: stanza.attr('id'), from: stanza.attr('from') },
@@ -112,6 +301,37 @@ export class C2sConnection implements ClientSession {
       return;
     }
     this.transport.sendStanza(stanza);
+    const sm = this.sm;
+    if (sm !== undefined) {
+      sm.unacked.push(stanza);
+      if (sm.unacked.length > MAX_UNACKED) {
+        this.close('resource-constraint', 'Too many unacknowledged stanzas');
+        return;
+      }
+      if (sm.unacked.length % ACK_REQUEST_EVERY === 0) this.transport.sendRaw(`<r xmlns='${NS.sm}'/>`);
+    }
+  }
+
+  /** A stanza for a session waiting for resumption: kept, except iq requests when so configured. */
+  private deliverHibernating(stanza: Element): void {
+    const type = stanza.attr('type');
+    if (
+      stanza.name === 'iq' &&
+      (type === 'get' || type === 'set') &&
+      (this.ctx.iqDuringResumption ?? 'error') === 'error'
+    ) {
+      // The sender (the gateway, say) learns now that nobody will answer, not minutes later.
+      this.ctx.router.bounce(stanza, 'cancel', 'service-unavailable', 'The client is not connected');
+      return;
+    }
+    const sm = this.sm!;
+    sm.unacked.push(stanza);
+    if (sm.unacked.length > MAX_UNACKED) {
+      this.log.info({ jid: this.boundJid?.toString() }, 'too much kept for a hibernating session: ending it');
+      this.hibernating = false;
+      if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
+      this.endSession();
+    }
   }
 
   private sendHeader(to: string | undefined): void {
@@ -129,11 +349,32 @@ export class C2sConnection implements ClientSession {
       this.transport.sendStreamError(condition, text);
     }
     this.transport.closeStream();
+    this.stopTimers();
     this.endSession();
   }
 
+  /** The session is over for good: unbound, and what the client never acknowledged is handled. */
   private endSession(): void {
+    if (this.hibernating || this.retired) return;
+    if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
     if (this.boundJid !== undefined) this.ctx.router.unbind(this);
+    const sm = this.sm;
+    if (sm === undefined) return;
+    this.sm = undefined;
+    if (this.ctx.resumable?.get(sm.id) === this) this.ctx.resumable.delete(sm.id);
+    // XEP-0198 §5: unacknowledged stanzas are not lost. Messages go to the bare JID (other resources or
+    // offline storage); iq requests get service-unavailable; the rest (presence, results) is dropped.
+    for (const stanza of sm.unacked) {
+      const type = stanza.attr('type');
+      if (stanza.name === 'message' && (type === undefined || type === 'normal' || type === 'chat')) {
+        if (stanza.getChild('body') === undefined || this.boundJid === undefined) continue;
+        const copy = new Element('message', stanza.ns, { ...stanza.attrs }, stanza.children);
+        copy.setAttr('to', this.boundJid.bare().toString());
+        this.ctx.router.route(copy);
+      } else if (stanza.name === 'iq' && (type === 'get' || type === 'set') && !sm.bounced.has(stanza)) {
+        this.ctx.router.bounce(stanza, 'cancel', 'service-unavailable');
+      }
+    }
   }
 
   // ---- input ---------------------------------------------------------------------------------------
@@ -153,7 +394,9 @@ export class C2sConnection implements ClientSession {
   }
 
   private onTransportClose(): void {
+    if (!this.closed && !this.retired) this.connectionLost(undefined);
     this.closed = true;
+    this.stopTimers();
     this.endSession();
     this.ctx.onClose?.(this);
   }
@@ -202,7 +445,7 @@ export class C2sConnection implements ClientSession {
     } else {
       out +=
         `<bind xmlns='${NS.bind}'/><session xmlns='${NS.session}'><optional/></session>` +
-        `<ver xmlns='urn:xmpp:features:rosterver'/>`;
+        `<ver xmlns='urn:xmpp:features:rosterver'/><sm xmlns='${NS.sm}'/>`;
     }
     return out;
   }
@@ -255,6 +498,11 @@ export class C2sConnection implements ClientSession {
     }
     if (!this.canAuthenticate()) {
       this.saslFail('encryption-required');
+      return;
+    }
+    if (this.ctx.authFailures?.blocked(this.transport.remoteAddress) === true) {
+      this.log.info({ address: this.transport.remoteAddress }, 'authentication refused: too many failures');
+      this.close('policy-violation', 'Too many failed authentication attempts from your address');
       return;
     }
     const name = el.attr('mechanism') ?? '';
@@ -381,15 +629,138 @@ export class C2sConnection implements ClientSession {
   private saslFail(condition: SaslFailure, text?: string): void {
     this.mechanism = undefined;
     this.saslFailures++;
+    if (condition === 'not-authorized') this.ctx.authFailures?.hit(this.transport.remoteAddress);
     const textXml = text === undefined ? '' : `<text xml:lang='en'>${escapeText(text)}</text>`;
     this.transport.sendRaw(`<failure xmlns='${NS.sasl}'><${condition}/>${textXml}</failure>`);
     if (this.saslFailures >= MAX_SASL_FAILURES)
       this.close('policy-violation', 'Too many failed authentication attempts');
   }
 
+  // ---- XEP-0198 stream management ----------------------------------------------------------------------
+
+  private smFailed(condition: string, text?: string): void {
+    const textXml =
+      text === undefined ? '' : `<text xmlns='${NS.stanzas}' xml:lang='en'>${escapeText(text)}</text>`;
+    this.transport.sendRaw(
+      `<failed xmlns='${NS.sm}'><${condition} xmlns='${NS.stanzas}'/>${textXml}</failed>`,
+    );
+  }
+
+  private smElement(el: Element): void {
+    switch (el.name) {
+      case 'enable': {
+        if (this.sm !== undefined) {
+          this.smFailed('unexpected-request', 'Already enabled');
+          return;
+        }
+        const resume = el.attr('resume') === 'true' || el.attr('resume') === '1';
+        const id = randomBytes(12).toString('base64url');
+        this.sm = {
+          id,
+          resume: resume && this.ctx.resumable !== undefined,
+          inbound: 0,
+          acked: 0,
+          unacked: [],
+          bounced: new Set(),
+        };
+        let attrs = '';
+        if (this.sm.resume) {
+          this.ctx.resumable!.set(id, this);
+          attrs = ` id='${id}' resume='true' max='${Math.ceil((this.ctx.resumeTimeoutMs ?? 300_000) / 1000)}'`;
+        }
+        this.transport.sendRaw(`<enabled xmlns='${NS.sm}'${attrs}/>`);
+        return;
+      }
+      case 'r':
+        if (this.sm !== undefined) this.transport.sendRaw(`<a xmlns='${NS.sm}' h='${this.sm.inbound}'/>`);
+        return;
+      case 'a':
+        if (this.sm !== undefined) this.acknowledge(el.attr('h'));
+        return;
+      default:
+        this.close('unsupported-stanza-type', `<${el.name}/> is not supported here`);
+    }
+  }
+
+  /** The client handled stanzas up to `h`: they leave the unacknowledged queue. */
+  private acknowledge(hAttr: string | undefined): boolean {
+    const sm = this.sm!;
+    const h = hAttr !== undefined && /^\d{1,10}$/.test(hAttr) ? Number(hAttr) : Number.NaN;
+    if (!Number.isFinite(h) || h >= U32) {
+      this.close('invalid-xml', 'Bad h');
+      return false;
+    }
+    const count = (h - sm.acked + U32) % U32;
+    if (count > sm.unacked.length) {
+      this.log.info({ h, acked: sm.acked, unacked: sm.unacked.length }, 'handled count too high');
+      this.close('undefined-condition', 'handled-count-too-high');
+      return false;
+    }
+    for (const stanza of sm.unacked.splice(0, count)) sm.bounced.delete(stanza);
+    sm.acked = h;
+    return true;
+  }
+
+  /** `<resume previd h/>` after authentication: this connection takes over a kept session. */
+  private resume(el: Element): void {
+    const previd = el.attr('previd') ?? '';
+    const old = this.ctx.resumable?.get(previd);
+    if (
+      old === undefined ||
+      old.username !== this.username ||
+      old.sm === undefined ||
+      old.retired ||
+      old.boundJid === undefined ||
+      this.ctx.router.session(old.boundJid) !== old
+    ) {
+      this.smFailed('item-not-found', 'No such session to resume');
+      return;
+    }
+    // The old connection may not know yet that it is dead: it stops now, without ending the session.
+    old.retire();
+    const sm = old.sm!;
+    this.sm = sm;
+    this.boundJid = old.boundJid;
+    this.available = old.available;
+    this.priority = old.priority;
+    this.presence = old.presence;
+    this.rosterRequested = old.rosterRequested;
+    this.carbons = old.carbons;
+    for (const d of old.directed) this.directed.add(d);
+    this.ctx.router.replace(old, this);
+    this.ctx.resumable!.set(sm.id, this);
+    if (this.negotiationTimer !== undefined) clearTimeout(this.negotiationTimer);
+    this.negotiationTimer = undefined;
+    if (!this.acknowledge(el.attr('h'))) return;
+    this.transport.sendRaw(`<resumed xmlns='${NS.sm}' previd='${sm.id}' h='${sm.inbound}'/>`);
+    this.log.info({ jid: this.boundJid?.toString(), resent: sm.unacked.length }, 'session resumed');
+    // What the client did not acknowledge is sent again, in order (it stays unacknowledged until acked).
+    for (const stanza of sm.unacked) this.transport.sendStanza(stanza);
+    if (this.ctx.liveness !== undefined) this.armLiveness(this.ctx.liveness.intervalMs);
+  }
+
+  /** Hands the session over to a resuming connection: no more output, no session end from here. */
+  private retire(): void {
+    this.retired = true;
+    this.hibernating = false;
+    if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
+    this.resumeTimer = undefined;
+    this.stopTimers();
+    if (!this.closed) {
+      this.closed = true;
+      this.transport.destroy();
+    }
+  }
+
   // ---- binding and stanzas ---------------------------------------------------------------------------
 
   private beforeBind(el: Element): void {
+    if (el.ns === NS.sm) {
+      if (el.name === 'resume') this.resume(el);
+      else if (el.name === 'enable') this.smFailed('unexpected-request', 'Bind a resource first');
+      else this.close('unsupported-stanza-type');
+      return;
+    }
     if (el.name === 'iq' && el.ns === NS.client && el.attr('type') === 'set') {
       const bind = el.getChild('bind', NS.bind);
       if (bind !== undefined) {
@@ -413,8 +784,22 @@ export class C2sConnection implements ClientSession {
         return;
       }
     }
+    const max = this.ctx.maxSessionsPerAccount ?? 0;
+    if (max > 0) {
+      const others = this.ctx.router.sessionsOf(this.username!).filter((s) => s.jid.resource !== resource);
+      if (others.length >= max) {
+        // RFC 6120 §7.6.2.1: the account has reached its number of connected resources.
+        this.transport.sendStanza(
+          errorReply(iq, 'wait', 'resource-constraint', `At most ${max} sessions per account`),
+        );
+        return;
+      }
+    }
     this.boundJid = new Jid(this.username!, this.ctx.domain, resource);
     this.ctx.router.bind(this);
+    if (this.negotiationTimer !== undefined) clearTimeout(this.negotiationTimer);
+    this.negotiationTimer = undefined;
+    if (this.ctx.liveness !== undefined) this.armLiveness(this.ctx.liveness.intervalMs);
     const reply = iqResult(iq, NS.client);
     reply.setAttr('from', undefined);
     reply.c('bind', {}, NS.bind).c('jid').append(this.boundJid.toString());
@@ -423,6 +808,10 @@ export class C2sConnection implements ClientSession {
   }
 
   private afterBind(el: Element): void {
+    if (el.ns === NS.sm) {
+      this.smElement(el);
+      return;
+    }
     if (el.name !== 'message' && el.name !== 'presence' && el.name !== 'iq') {
       this.close('unsupported-stanza-type', `<${el.name}/> is not supported here`);
       return;
@@ -430,6 +819,15 @@ export class C2sConnection implements ClientSession {
     if (el.ns !== NS.client) {
       this.close('invalid-namespace', 'Stanzas must be in jabber:client');
       return;
+    }
+    if (this.sm !== undefined) this.sm.inbound = (this.sm.inbound + 1) % U32;
+    if (this.pingId !== undefined && el.name === 'iq' && el.attr('id') === this.pingId) {
+      // The answer to our liveness ping (result, or an error from a client without XEP-0199): consumed.
+      const type = el.attr('type');
+      if (type === 'result' || type === 'error') {
+        this.pingId = undefined;
+        return;
+      }
     }
     this.ctx.router.fromClient(this, el);
   }

@@ -193,6 +193,13 @@ export class Router {
     this.sessionCount--;
   }
 
+  /** A resumed session (XEP-0198) takes the place of the old one, with no presence change. */
+  replace(old: ClientSession, session: ClientSession): void {
+    const map = this.sessions.get(old.jid.local);
+    if (map === undefined || map.get(old.jid.resource) !== old) return;
+    map.set(session.jid.resource, session);
+  }
+
   /** Registers a component for its domain; false when one is already connected. */
   attachComponent(link: ComponentLink): boolean {
     if (this.components.has(link.domain)) return false;

@@ -20,7 +20,24 @@ export interface TransportEvents {
   onError(error: XmlError): void;
   /** The connection is gone (called once). */
   onClose(): void;
+  /** Bytes arrived (whitespace keep-alives included): the peer is alive. */
+  onInput?(): void;
+  /** The peer has not read its output for too long (write back-pressure): drop it. */
+  onStalled?(): void;
 }
+
+/** Write back-pressure: how much unsent output a peer may have, and for how long. */
+export interface OutputLimits {
+  /** Bytes of unsent output above which the stall clock runs. */
+  bufferLimit: number;
+  /** How long the output may stay above the limit before the peer is dropped. */
+  stallTimeoutMs: number;
+}
+
+export const DEFAULT_OUTPUT_LIMITS: OutputLimits = { bufferLimit: 1024 * 1024, stallTimeoutMs: 10_000 };
+
+/** Unsent output this many times over the limit drops the peer at once (bounds memory). */
+const HARD_LIMIT_FACTOR = 8;
 
 export interface StreamOpen {
   id: string;
@@ -50,6 +67,8 @@ export interface ClientTransport {
   startTls(): void;
   pause(): void;
   resume(): void;
+  /** Drops the connection without a closing handshake (dead or stalled peer). */
+  destroy(): void;
 }
 
 /** How long we wait for the peer's closing tag after sending ours (RFC 6120 §4.4). */
@@ -65,13 +84,19 @@ export class TcpTransport implements ClientTransport {
   private corked = false;
   private closeTimer: NodeJS.Timeout | undefined;
   private closing = false;
+  private readonly events: TransportEvents;
+  private readonly output: OutputLimits;
+  private stallTimer: NodeJS.Timeout | undefined;
 
   constructor(
     socket: Socket,
     events: TransportEvents,
     secureContext: SecureContext | undefined,
     log: Logger,
+    output: OutputLimits = DEFAULT_OUTPUT_LIMITS,
   ) {
+    this.events = events;
+    this.output = output;
     this.raw = socket;
     this.socket = socket;
     this.secureContext = secureContext;
@@ -89,9 +114,15 @@ export class TcpTransport implements ClientTransport {
     socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
     socket.on('close', () => {
       if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+      if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
       events.onClose();
     });
-    socket.on('data', (chunk: Buffer) => this.reader.feed(chunk));
+    socket.on('data', (chunk: Buffer) => this.input(chunk));
+  }
+
+  private input(chunk: Buffer): void {
+    this.events.onInput?.();
+    this.reader.feed(chunk);
   }
 
   get remoteAddress(): string | undefined {
@@ -125,6 +156,48 @@ export class TcpTransport implements ClientTransport {
     if (!this.corked || socket !== this.socket) return;
     this.corked = false;
     socket.uncork();
+    this.checkBackPressure(socket);
+  }
+
+  /**
+   * A peer that stops reading makes our output pile up. Over the limit a clock starts; if the output
+   * has not drained below the limit when it runs out (or grows far past it), the peer is dropped.
+   */
+  private checkBackPressure(socket: Socket): void {
+    const pending = socket.writableLength;
+    if (pending <= this.output.bufferLimit || socket.destroyed) return;
+    if (pending > this.output.bufferLimit * HARD_LIMIT_FACTOR) {
+      this.log.info({ pending }, 'output far over the limit: dropping the peer');
+      this.stalled();
+      return;
+    }
+    if (this.stallTimer !== undefined) return;
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined;
+      if (socket.destroyed) return;
+      if (socket.writableLength > this.output.bufferLimit) {
+        this.log.info({ pending: socket.writableLength }, 'peer stopped reading: dropping it');
+        this.stalled();
+      }
+    }, this.output.stallTimeoutMs);
+    this.stallTimer.unref();
+    // Everything written meanwhile: the peer reads again, the clock stops.
+    socket.once('drain', () => {
+      if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
+      this.stallTimer = undefined;
+    });
+  }
+
+  private stalled(): void {
+    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    this.events.onStalled?.();
+    this.destroy();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+    this.raw.destroy();
   }
 
   sendStanza(el: Element): void {
@@ -185,7 +258,7 @@ export class TcpTransport implements ClientTransport {
       tlsSocket.destroy();
       raw.destroy();
     });
-    tlsSocket.on('data', (chunk: Buffer) => this.reader.feed(chunk));
+    tlsSocket.on('data', (chunk: Buffer) => this.input(chunk));
     this.socket = tlsSocket;
     this.isSecure = true;
   }

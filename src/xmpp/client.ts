@@ -60,6 +60,7 @@ export class XmppClient extends EventEmitter {
           }
           if (this.bound) {
             this.received.push(el);
+            this.answerPing(el);
             this.emit('stanza', el);
           } else {
             this.queue.push(el);
@@ -80,6 +81,16 @@ export class XmppClient extends EventEmitter {
       { root: { name: 'stream', ns: NS.stream }, limits: POST_AUTH_LIMITS },
     );
     this.attach(socket);
+  }
+
+  /** XEP-0199: a ping from the server (its liveness check) is answered at once. */
+  private answerPing(el: Element): void {
+    if (el.name !== 'iq' || el.attr('type') !== 'get' || el.getChild('ping', NS.ping) === undefined) return;
+    const from = el.attr('from');
+    if (from?.includes('@')) return;
+    const reply = new Element('iq', NS.client, { type: 'result', id: el.attr('id') });
+    if (from !== undefined) reply.setAttr('to', from);
+    this.send(reply);
   }
 
   private attach(socket: Socket): void {

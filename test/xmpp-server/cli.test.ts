@@ -4,9 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import WebSocket from 'ws';
 import { run as userCommand } from '../../src/cli/user.ts';
 import { XmppClient } from '../../src/xmpp/client.ts';
-import { Proc } from '../helpers/net.ts';
+import { Proc, waitEvent } from '../helpers/net.ts';
 import { TestComponent } from './harness.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -69,7 +70,7 @@ test('switchboard xmpp: runs from a TOML config, users from config and CLI can l
   const config = join(data, 'switchboard.toml');
   writeFileSync(
     config,
-    '[xmpp]\nc2s_port = 0\ncomponent_port = 0\ncomponent_secret = "gwsecret"\n[[users]]\nname = "alice"\npassword = "alicepw"\nextension = "1001"\n',
+    '[http]\nport = 0\n[xmpp]\nc2s_port = 0\ncomponent_port = 0\ncomponent_secret = "gwsecret"\n[[users]]\nname = "alice"\npassword = "alicepw"\nextension = "1001"\n',
   );
   const proc = spawnCommand('src/cli/xmpp.ts', ['--config', config, '--data', data], {
     SWITCHBOARD_XMPP_ALLOW_PLAIN_LOOPBACK: 'true',
@@ -95,6 +96,16 @@ test('switchboard xmpp: runs from a TOML config, users from config and CLI can l
   const gw = await TestComponent.connect(t, Number(m[2]), 'cti.localhost', 'gwsecret');
   assert.ok(gw.handshakeOk);
   gw.destroy();
+  // XMPP over WebSocket on the HTTP port: the stream opens.
+  const [, wsUrl] = await proc.waitForOutput(/websocket (ws:\S+)/, 5000);
+  const ws = new WebSocket(wsUrl!, ['xmpp']);
+  t.after(() => ws.terminate());
+  ws.on('open', () =>
+    ws.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>"),
+  );
+  const [first] = await waitEvent<Buffer>(ws, 'message', 5000);
+  assert.match(String(first), /^<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' /);
+  ws.terminate();
   proc.child.kill('SIGTERM');
   assert.equal(await proc.wait(10_000), 0);
 });
