@@ -308,7 +308,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     } else leg.dialog.confirm(response);
     const dialog = leg.dialog;
     const ack = dialog.createRequest('ACK', leg.request.cseq.seq);
-    if (bridge.ended || bridge.winner !== undefined) {
+    if (bridge.ended || bridge.winner !== undefined || leg.cancelWanted) {
       // a second fork or a call already over: ACK, then hang up that leg
       leg.state = 'cancelled';
       leg.ack = ack;
@@ -740,6 +740,28 @@ export class B2bua extends EventEmitter<B2buaEvents> {
       },
       destination,
     );
+  }
+
+  // ---- CSTA DeflectCall (used by csta-interface.ts) -------------------------------------------
+
+  /**
+   * Sends a call that is still ringing to another extension: the current forks are cancelled and the
+   * target's registered contacts are rung instead (the caller's transaction stays as it is).
+   * False when the call is answered or over, or the target has no registration.
+   */
+  deflect(call: Call, target: string): boolean {
+    const bridge = [...this.bridges].find((b) => b.call === call);
+    if (bridge === undefined || bridge.ended || bridge.winner !== undefined) return false;
+    const to = this.users.findUser(target);
+    const caller = this.users.findUser(call.callerExtension);
+    const bindings = to === undefined ? [] : this.registrar.lookup(to.extension);
+    if (to === undefined || caller === undefined || bindings.length === 0) return false;
+    for (const f of bridge.forks) this.cancelFork(f);
+    const callId = newCallId(this.stack.advertisedHost);
+    const fromTag = newTag();
+    const maxForwards = (bridge.a.request.maxForwards ?? 70) - 1;
+    for (const binding of bindings) this.fork(bridge, binding, caller, to, callId, fromTag, maxForwards);
+    return true;
   }
 
   /** Ends every call (shutdown): BYE to connected legs, 503 to callers still ringing. */

@@ -18,6 +18,8 @@ export interface CallControl {
    * now. Absent when the call kind has no hold.
    */
   hold?(device: string, held: boolean): boolean;
+  /** Sends the ringing call to `target` instead; false when the SIP side cannot. */
+  deflect?(target: string): boolean;
 }
 
 /** How a call ended, seen from the connections (csta.md §5.1, §5.3). */
@@ -38,11 +40,11 @@ export type CallEnd =
 export interface ModelCall {
   readonly id: string;
   readonly caller: string;
-  readonly callee: string;
+  callee: string;
   /** The device the caller dialled: the callee, or the device that forwarded the call to it. */
-  readonly called: string;
+  called: string;
   /** Why the call reached `callee` instead of `called` (callForwardImmediate, …). */
-  readonly redirectCause: EventCause | undefined;
+  redirectCause: EventCause | undefined;
   /** The caller's connection (initiated, connected, fail, null). */
   callerState: LocalConnectionState;
   /** The callee's connection (null until Delivered). */
@@ -179,6 +181,32 @@ export class CallModel extends EventEmitter<CallModelEvents> {
       ...this.redirection(call),
       localConnectionInfo: lci,
     }));
+  }
+
+  /**
+   * The alerting callee deflected the call to `target` (csta.md §5.6): Diverted to the callee, which
+   * leaves the call, then Delivered to the caller and the new callee.
+   */
+  deflected(call: ModelCall, target: string): void {
+    if (call.ended || call.calleeState !== 'alerting') return;
+    const from = call.callee;
+    this.send(from, {
+      name: 'DivertedEvent',
+      monitorCrossRefID: MON,
+      connection: { callID: call.id, deviceID: from },
+      divertingDevice: dev(from),
+      newDestination: dev(target),
+      callingDevice: dev(call.caller),
+      calledDevice: dev(call.called),
+      lastRedirectionDevice: NOT_REQUIRED,
+      localConnectionInfo: 'null',
+      cause: 'redirected',
+    });
+    call.called = from;
+    call.callee = target;
+    call.redirectCause = 'redirected';
+    call.calleeState = 'null';
+    this.delivered(call);
   }
 
   /** `device` put the call on hold: its connection goes to hold (csta.md §5.4). */

@@ -258,6 +258,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
           clearedBy = 'all';
           this.voice.b2bua.clearCall(call, 'caller');
         },
+        deflect: (target) => this.voice.b2bua.deflect(call, target),
         hold: (device, held) =>
           this.voice.b2bua.setHold(call, device === caller ? 'caller' : 'callee', held, (ok) => {
             if (!ok) this.log.warn(`csta: ${held ? 'hold' : 'retrieve'} of ${device} failed in SIP`);
@@ -414,6 +415,22 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
         if (!hold && state !== 'hold') throw failure({ stateIncompatibility: 'noHeldCall' });
         if (!call.control.hold(device, hold)) throw failure({ stateIncompatibility: 'invalidObjectState' });
         request.reply(hold ? { name: 'HoldCallResponse' } : { name: 'RetrieveCallResponse' });
+        return;
+      }
+      case 'DeflectCall': {
+        const { call, device } = this.connectionOf(m.callToBeDiverted);
+        if (call.control.deflect === undefined)
+          throw failure({ operation: 'requestIncompatibleWithConnection' });
+        if (device !== call.callee || call.calleeState !== 'alerting')
+          throw failure({ stateIncompatibility: 'invalidConnectionState' });
+        const target = this.knownDevice(m.newDestination);
+        if (target === undefined || target === call.caller || target === call.callee)
+          throw failure({ operation: 'invalidDestinationDeviceID' });
+        if (this.voice.registrar.lookup(target).length === 0)
+          throw failure({ systemResourceAvailibility: 'deviceOutOfService' });
+        if (!call.control.deflect(target)) throw failure({ stateIncompatibility: 'invalidObjectState' });
+        request.reply({ name: 'DeflectCallResponse' });
+        this.model.deflected(call, target);
         return;
       }
       case 'SetDoNotDisturb': {

@@ -831,3 +831,64 @@ describe('CSTA interface: hold and retrieve (csta.md §5.4)', () => {
     await client.link.request({ name: 'ClearCall', callToBeCleared: { callID } });
   });
 });
+
+describe('CSTA interface: deflect (csta.md §5.6)', () => {
+  it('DeflectCall while alerting: Diverted to the deflecting phone, the new phone rings and answers', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    const monD = await client.monitor('1004');
+    bob.mode = 'ring';
+    const ringing = waitEvent(bob, 'incoming', 3000);
+    const { done } = alice.call('1002', () => undefined);
+    await ringing;
+    const [delivered] = await client.expect(monB, ['Delivered(1002) alerting newCall']);
+    const callID = callIdOf(delivered!)!;
+    assert.equal(
+      await client.refusal({
+        name: 'DeflectCall',
+        callToBeDiverted: { callID, deviceID: '1002' },
+        newDestination: '4242',
+      }),
+      'operation/invalidDestinationDeviceID',
+    );
+    assert.equal(
+      await client.refusal({
+        name: 'DeflectCall',
+        callToBeDiverted: { callID, deviceID: '1001' },
+        newDestination: '1004',
+      }),
+      'stateIncompatibility/invalidConnectionState',
+    );
+    const cancelled = waitEvent(bob, 'cancelled', 3000);
+    await client.link.request({
+      name: 'DeflectCall',
+      callToBeDiverted: { callID, deviceID: '1002' },
+      newDestination: '1004',
+    });
+    await cancelled;
+    assert.equal((await done).status, 200, 'the caller is answered by the new destination');
+    await client.expect(monB, ['Delivered(1002) alerting newCall', 'Diverted(1002) null redirected to 1004']);
+    await waitUntil(() => client.eventsOf(monD).length >= 2, 3000, 'established at 1004');
+    await alice.hangup();
+    const a = await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Delivered(1004) connected redirected',
+      'Established(1004) connected redirected',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await client.expect(monD, [
+      'Delivered(1004) alerting redirected',
+      'Established(1004) connected redirected',
+      'ConnectionCleared(1001) connected normalClearing',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+    const redirected = a[3] as { calledDevice: unknown; lastRedirectionDevice: unknown };
+    assert.deepEqual(redirected.calledDevice, { deviceIdentifier: '1002' });
+    assert.deepEqual(redirected.lastRedirectionDevice, { numberDialed: '1002' });
+    assert.equal(new Set(a.map(callIdOf)).size, 1, 'the call keeps its callID');
+    assert.equal((await dave.register(0)).status, 200);
+    await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
+  });
+});
