@@ -112,6 +112,11 @@ export class B2bua extends EventEmitter<B2buaEvents> {
   private readonly options: Required<B2buaOptions>;
   private readonly dialogs = new Map<string, { bridge: Bridge; side: 'A' | 'B' }>();
   private readonly bridges = new Set<Bridge>();
+  /**
+   * Optional hook for forwarding on busy / no answer (csta-interface.ts): true when it sent the call
+   * elsewhere (with deflect()), so the call goes on instead of ending.
+   */
+  redirect: ((call: Call, reason: 'busy' | 'no-answer') => boolean) | undefined;
   /** Optional routing hook (csta-interface.ts: DND and immediate forwarding). */
   route: ((caller: string, callee: string) => RouteDecision | undefined) | undefined;
 
@@ -363,6 +368,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
       final = 404;
       cause = 'not-found';
     }
+    if (cause === 'busy' && this.redirect?.(bridge.call, 'busy') === true) return;
     this.endBridge(bridge, cause, final);
     bridge.a.tx.respond(createResponse(bridge.a.request, final, undefined, bridge.a.toTag));
   }
@@ -379,6 +385,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
 
   private ringTimeout(bridge: Bridge): void {
     if (bridge.ended || bridge.winner !== undefined) return;
+    if (this.redirect?.(bridge.call, 'no-answer') === true) return;
     for (const f of bridge.forks) this.cancelFork(f);
     this.endBridge(bridge, 'no-answer', 480);
     bridge.a.tx.respond(
@@ -756,11 +763,20 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     const caller = this.users.findUser(call.callerExtension);
     const bindings = to === undefined ? [] : this.registrar.lookup(to.extension);
     if (to === undefined || caller === undefined || bindings.length === 0) return false;
+    // the old forks leave the bridge: their late failures must not decide the caller's final status
     for (const f of bridge.forks) this.cancelFork(f);
+    bridge.forks = [];
     const callId = newCallId(this.stack.advertisedHost);
     const fromTag = newTag();
     const maxForwards = (bridge.a.request.maxForwards ?? 70) - 1;
     for (const binding of bindings) this.fork(bridge, binding, caller, to, callId, fromTag, maxForwards);
+    // the new destination gets a full ring time
+    if (bridge.ringTimer !== undefined) clearTimeout(bridge.ringTimer);
+    bridge.ringTimer = setTimeout(
+      () => this.safely(() => this.ringTimeout(bridge)),
+      this.options.ringTimeoutMs,
+    );
+    bridge.ringTimer.unref?.();
     return true;
   }
 

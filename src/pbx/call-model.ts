@@ -184,11 +184,12 @@ export class CallModel extends EventEmitter<CallModelEvents> {
   }
 
   /**
-   * The alerting callee deflected the call to `target` (csta.md §5.6): Diverted to the callee, which
-   * leaves the call, then Delivered to the caller and the new callee.
+   * The call goes from its callee to `target` (DeflectCall, forwarding on busy or no answer; csta.md
+   * §5.6, §5.7): Diverted to the callee, which leaves the call, then Delivered to the caller and the
+   * new callee.
    */
-  deflected(call: ModelCall, target: string): void {
-    if (call.ended || call.calleeState !== 'alerting') return;
+  redirected(call: ModelCall, target: string, cause: EventCause): void {
+    if (call.ended || (call.calleeState !== 'alerting' && call.calleeState !== 'null')) return;
     const from = call.callee;
     this.send(from, {
       name: 'DivertedEvent',
@@ -200,11 +201,11 @@ export class CallModel extends EventEmitter<CallModelEvents> {
       calledDevice: dev(call.called),
       lastRedirectionDevice: NOT_REQUIRED,
       localConnectionInfo: 'null',
-      cause: 'redirected',
+      cause,
     });
     call.called = from;
     call.callee = target;
-    call.redirectCause = 'redirected';
+    call.redirectCause = cause;
     call.calleeState = 'null';
     this.delivered(call);
   }

@@ -68,6 +68,9 @@ const FILTER_FLAG: Readonly<Record<string, string>> = {
   OutOfServiceEvent: 'outOfService',
 };
 
+const FORWARD_TYPES = ['forwardImmediate', 'forwardBusy', 'forwardNoAns'] as const;
+type ForwardType = (typeof FORWARD_TYPES)[number];
+
 class RequestError extends Error {
   readonly code: CstaErrorCode;
   constructor(code: CstaErrorCode) {
@@ -91,8 +94,8 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
   private readonly b2buaCalls = new Map<Call, ModelCall>();
   /** Devices with do-not-disturb on (in memory: lost when the voice server restarts). */
   private readonly dnd = new Set<string>();
-  /** Immediate forwarding: device → destination (in memory). */
-  private readonly forwardImmediate = new Map<string, string>();
+  /** Forwarding per device and type → destination (in memory). */
+  private readonly forwarding = new Map<string, Map<ForwardType, string>>();
   private monitorCounter = 0;
   private address: AddressInfo | undefined;
   private readonly unsubscribe: Array<() => void> = [];
@@ -147,6 +150,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
       else this.model.retrieved(model, device);
     };
     b2bua.on('hold', onHold);
+    b2bua.redirect = (call, reason) => this.forwardOnFailure(call, reason);
     b2bua.route = (caller, callee) => {
       const r = this.route(caller, callee);
       if (r.divertedFrom === undefined && r.refuse === undefined) return undefined;
@@ -159,6 +163,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
       stack.handlers = previous;
       b2bua.route = undefined;
       b2bua.off('hold', onHold);
+      b2bua.redirect = undefined;
     });
 
     const onEvent = (device: string, message: CstaMessage) => this.deliver(device, message);
@@ -282,6 +287,21 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
         calleeDnd && typeof end === 'object' && end.failed === 'busy' ? { failed: 'doNotDisturb' } : end,
       );
     });
+  }
+
+  /**
+   * Forwarding on busy / no answer for a B2BUA call: one hop only (a call already redirected ends
+   * normally), never to the caller or back to the callee, only to a registered destination.
+   */
+  private forwardOnFailure(call: Call, reason: 'busy' | 'no-answer'): boolean {
+    const model = this.b2buaCalls.get(call);
+    if (model === undefined || model.redirectCause !== undefined) return false;
+    const type: ForwardType = reason === 'busy' ? 'forwardBusy' : 'forwardNoAns';
+    const target = this.forwarding.get(model.callee)?.get(type);
+    if (target === undefined || target === model.caller || target === model.callee) return false;
+    if (this.dnd.has(target) || !this.voice.b2bua.deflect(call, target)) return false;
+    this.model.redirected(model, target, reason === 'busy' ? 'callForwardBusy' : 'callForwardNoAnswer');
+    return true;
   }
 
   // ---- requests -------------------------------------------------------------------------------
@@ -430,7 +450,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
           throw failure({ systemResourceAvailibility: 'deviceOutOfService' });
         if (!call.control.deflect(target)) throw failure({ stateIncompatibility: 'invalidObjectState' });
         request.reply({ name: 'DeflectCallResponse' });
-        this.model.deflected(call, target);
+        this.model.redirected(call, target, 'redirected');
         return;
       }
       case 'SetDoNotDisturb': {
@@ -453,39 +473,52 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
       }
       case 'SetForwarding': {
         const device = this.device(m.device);
-        const type = m.forwardingType ?? (m.activateForward ? undefined : 'forwardImmediate');
-        // only immediate forwarding is carried out; busy/no-answer/DND forwarding are not built
-        if (type !== 'forwardImmediate') throw failure({ operation: 'invalidForwardingType' });
-        let destination: string | undefined;
+        const type = m.forwardingType;
+        // immediate, busy and no-answer forwarding are carried out; the Int/Ext and DND kinds are not
+        if (type !== undefined && !(FORWARD_TYPES as readonly string[]).includes(type))
+          throw failure({ operation: 'invalidForwardingType' });
+        const table = this.forwarding.get(device) ?? new Map<ForwardType, string>();
+        let changed: Array<[ForwardType, string | undefined]>;
         if (m.activateForward) {
-          destination = this.knownDevice(m.forwardDN ?? '');
+          if (type === undefined) throw failure({ operation: 'invalidForwardingType' });
+          const destination = this.knownDevice(m.forwardDN ?? '');
           if (destination === undefined || destination === device)
             throw failure({ operation: 'invalidForwardingDestination' });
-          this.forwardImmediate.set(device, destination);
-        } else this.forwardImmediate.delete(device);
+          table.set(type as ForwardType, destination);
+          changed = [[type as ForwardType, destination]];
+        } else {
+          const off = type === undefined ? [...table.keys()] : [type as ForwardType];
+          for (const t of off) table.delete(t);
+          changed = (off.length > 0 ? off : ['forwardImmediate' as const]).map((t) => [t, undefined]);
+        }
+        if (table.size > 0) this.forwarding.set(device, table);
+        else this.forwarding.delete(device);
         request.reply({ name: 'SetForwardingResponse' });
-        this.deliver(device, {
-          name: 'ForwardingEvent',
-          monitorCrossRefID: '',
-          device: { deviceIdentifier: device },
-          forwardingType: 'forwardImmediate',
-          forwardStatus: m.activateForward,
-          ...(destination === undefined ? {} : { forwardTo: destination }),
-        });
+        for (const [forwardingType, forwardTo] of changed) {
+          this.deliver(device, {
+            name: 'ForwardingEvent',
+            monitorCrossRefID: '',
+            device: { deviceIdentifier: device },
+            forwardingType,
+            forwardStatus: m.activateForward,
+            ...(forwardTo === undefined ? {} : { forwardTo }),
+          });
+        }
         return;
       }
       case 'GetForwarding': {
         const device = this.device(m.device);
-        const to = this.forwardImmediate.get(device);
+        const table = this.forwarding.get(device);
         request.reply({
           name: 'GetForwardingResponse',
-          forwardingList: [
-            {
-              forwardingType: 'forwardImmediate',
+          forwardingList: FORWARD_TYPES.map((forwardingType) => {
+            const to = table?.get(forwardingType);
+            return {
+              forwardingType,
               forwardStatus: to !== undefined,
               ...(to === undefined ? {} : { forwardDN: to }),
-            },
-          ],
+            };
+          }),
         });
         return;
       }
@@ -566,7 +599,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
     caller: string,
     callee: string,
   ): { target: string; divertedFrom?: string; refuse?: 'doNotDisturb' } {
-    const forwardTo = this.forwardImmediate.get(callee);
+    const forwardTo = this.forwarding.get(callee)?.get('forwardImmediate');
     const target = forwardTo !== undefined && forwardTo !== caller ? forwardTo : callee;
     return {
       target,

@@ -648,7 +648,7 @@ describe('CSTA interface: do not disturb and immediate forwarding (csta.md §5.3
       await client.refusal({
         name: 'SetForwarding',
         device: '1002',
-        forwardingType: 'forwardBusy',
+        forwardingType: 'forwardDND',
         activateForward: true,
         forwardDN: '1004',
       }),
@@ -675,7 +675,11 @@ describe('CSTA interface: do not disturb and immediate forwarding (csta.md §5.3
     const list = await client.link.request({ name: 'GetForwarding', device: '1002' });
     assert.deepEqual(
       list.forwardingList?.map((i) => [i.forwardingType, i.forwardStatus, i.forwardDN]),
-      [['forwardImmediate', true, '1004']],
+      [
+        ['forwardImmediate', true, '1004'],
+        ['forwardBusy', false, undefined],
+        ['forwardNoAns', false, undefined],
+      ],
     );
     client.reset(monB);
     assert.equal((await alice.call('1002').done).status, 200);
@@ -888,6 +892,98 @@ describe('CSTA interface: deflect (csta.md §5.6)', () => {
     assert.deepEqual(redirected.calledDevice, { deviceIdentifier: '1002' });
     assert.deepEqual(redirected.lastRedirectionDevice, { numberDialed: '1002' });
     assert.equal(new Set(a.map(callIdOf)).size, 1, 'the call keeps its callID');
+    assert.equal((await dave.register(0)).status, 200);
+    await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
+  });
+});
+
+describe('CSTA interface: forwarding on busy and on no answer (csta.md §5.7)', () => {
+  it('forwardBusy and forwardNoAns send the call on once, with Diverted and redirection causes', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    const monD = await client.monitor('1004');
+    for (const forwardingType of ['forwardBusy', 'forwardNoAns'] as const) {
+      await client.link.request({
+        name: 'SetForwarding',
+        device: '1002',
+        forwardingType,
+        activateForward: true,
+        forwardDN: '1004',
+      });
+    }
+    await client.expect(monB, [
+      'Forwarding(1002) forwardBusy on 1004',
+      'Forwarding(1002) forwardNoAns on 1004',
+    ]);
+    const list = await client.link.request({ name: 'GetForwarding', device: '1002' });
+    assert.deepEqual(
+      list.forwardingList?.map((i) => [i.forwardingType, i.forwardStatus, i.forwardDN]),
+      [
+        ['forwardImmediate', false, undefined],
+        ['forwardBusy', true, '1004'],
+        ['forwardNoAns', true, '1004'],
+      ],
+    );
+
+    // busy at 1002: the call goes to 1004
+    client.reset(monB);
+    bob.mode = 'busy';
+    assert.equal((await alice.call('1002').done).status, 200);
+    await alice.hangup();
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1004) connected callForwardBusy',
+      'Established(1004) connected callForwardBusy',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await client.expect(monB, ['Diverted(1002) null callForwardBusy to 1004']);
+    await client.expect(monD, [
+      'Delivered(1004) alerting callForwardBusy',
+      'Established(1004) connected callForwardBusy',
+      'ConnectionCleared(1001) connected normalClearing',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+
+    // no answer at 1002: after the ring time the call goes to 1004
+    await idle();
+    client.reset(monA);
+    client.reset(monB);
+    client.reset(monD);
+    bob.mode = 'ring';
+    const cancelled = waitEvent(bob, 'cancelled', 5000);
+    assert.equal((await alice.call('1002').done).status, 200);
+    await cancelled;
+    await alice.hangup();
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Delivered(1004) connected callForwardNoAnswer',
+      'Established(1004) connected callForwardNoAnswer',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Diverted(1002) null callForwardNoAnswer to 1004',
+    ]);
+
+    // one hop only: with 1004 busy too, the call fails as busy
+    await idle();
+    client.reset(monA);
+    bob.mode = 'busy';
+    dave.mode = 'busy';
+    assert.equal((await alice.call('1002').done).status, 486);
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1004) connected callForwardBusy',
+      'ConnectionCleared(1004) connected busy',
+      'Failed(1004) fail busy',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+
+    await client.link.request({ name: 'SetForwarding', device: '1002', activateForward: false });
     assert.equal((await dave.register(0)).status, 200);
     await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
   });
