@@ -796,7 +796,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
 }
 
 /** The SDP with every media direction replaced by `direction` and the o= session version raised. */
-function withDirection(
+export function withDirection(
   sdp: { type: string; body: Buffer },
   direction: 'sendonly' | 'inactive' | 'sendrecv',
   bump: number,

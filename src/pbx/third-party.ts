@@ -16,6 +16,7 @@ import type {
   ServerTransaction,
 } from '../sip/transaction.ts';
 import type { Endpoint } from '../sip/transport.ts';
+import { withDirection } from './b2bua.ts';
 import type { CallEnd, CallModel, ModelCall } from './call-model.ts';
 import type { Binding, Registrar } from './registrar.ts';
 import type { UserDirectory } from './users.ts';
@@ -54,6 +55,10 @@ interface ThirdPartyCall {
   ended: boolean;
   /** The callee refuses every call (DND): Failed with this cause once the caller has answered. */
   refuse?: EventCause;
+  /** The callee's SDP answer (sent to the caller in its ACK). */
+  answer?: { type: string; body: Buffer };
+  /** Hold bookkeeping: a re-INVITE pair under way, o= version bump, who holds. */
+  holding?: { busy: boolean; bump: number; held: Set<string> };
 }
 
 const LOG_TU: ClientTransactionUser = { onResponse() {}, onTimeout() {}, onTransportError() {} };
@@ -110,6 +115,7 @@ export class ThirdPartyCalls {
       {
         clearConnection: (device) => holder.call && this.clearConnection(holder.call, device),
         clearCall: () => holder.call && this.clearConnection(holder.call, caller, 'cleared'),
+        hold: (device, held) => holder.call !== undefined && this.setHold(holder.call, device, held),
       },
       routing.divertedFrom === undefined
         ? undefined
@@ -259,6 +265,7 @@ export class ThirdPartyCalls {
     if (type !== undefined && response.body.length > 0) {
       a.ack.set('Content-Type', type);
       a.ack.body = response.body;
+      call.answer = { type, body: response.body };
     }
     this.stack.sendStateless(this.copyAck(a.ack), a.destination).catch(() => undefined);
     this.model.established(call.model);
@@ -305,6 +312,79 @@ export class ThirdPartyCalls {
       }
     }
     then?.();
+  }
+
+  /**
+   * CSTA HoldCall/RetrieveCall: re-INVITE the other phone with the holder's SDP made sendonly and the
+   * holder with the other's SDP made inactive (sendrecv both to retrieve); Held/Retrieved follow once
+   * both answered 2xx.
+   */
+  private setHold(call: ThirdPartyCall, device: string, held: boolean): boolean {
+    const a = call.a;
+    const b = call.b;
+    if (call.ended || b === undefined || a.state !== 'answered' || b.state !== 'answered') return false;
+    if (call.offer === undefined || call.answer === undefined) return false;
+    call.holding ??= { busy: false, bump: 0, held: new Set() };
+    const h = call.holding;
+    if (h.busy) return false;
+    h.busy = true;
+    h.bump++;
+    const callerHolds = device === call.model.caller;
+    const holderSdp = callerHolds ? call.offer : call.answer;
+    const otherSdp = callerHolds ? call.answer : call.offer;
+    let pending = 2;
+    let allOk = true;
+    const finish = (ok: boolean) => {
+      allOk &&= ok;
+      if (--pending > 0) return;
+      h.busy = false;
+      if (!allOk || call.ended || h.held.has(device) === held) return;
+      if (held) {
+        h.held.add(device);
+        this.model.held(call.model, device);
+      } else {
+        h.held.delete(device);
+        this.model.retrieved(call.model, device);
+      }
+    };
+    const [holderLeg, otherLeg] = callerHolds ? [a, b] : [b, a];
+    this.reoffer(otherLeg, withDirection(holderSdp, held ? 'sendonly' : 'sendrecv', h.bump), finish);
+    this.reoffer(holderLeg, withDirection(otherSdp, held ? 'inactive' : 'sendrecv', h.bump), finish);
+    return true;
+  }
+
+  private reoffer(leg: Leg, offer: { type: string; body: Buffer }, done: (ok: boolean) => void): void {
+    const dialog = leg.dialog;
+    if (dialog === undefined) {
+      done(false);
+      return;
+    }
+    const invite = dialog.createRequest('INVITE');
+    invite.set('Content-Type', offer.type);
+    invite.body = offer.body;
+    let answered = false;
+    const settle = (ok: boolean) => {
+      if (answered) return;
+      answered = true;
+      done(ok);
+    };
+    this.stack.sendRequest(
+      invite,
+      {
+        onResponse: (response) =>
+          this.safely(() => {
+            if (response.status < 200) return;
+            if (response.status < 300)
+              this.stack
+                .sendStateless(dialog.createRequest('ACK', invite.cseq.seq), leg.destination)
+                .catch(() => undefined);
+            settle(response.status < 300);
+          }),
+        onTimeout: () => this.safely(() => settle(false)),
+        onTransportError: () => this.safely(() => settle(false)),
+      },
+      leg.destination,
+    );
   }
 
   /** ClearConnection / ClearCall from CSTA. */

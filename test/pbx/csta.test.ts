@@ -818,7 +818,7 @@ describe('CSTA interface: hold and retrieve (csta.md §5.4)', () => {
     ]);
   });
 
-  it('MakeCall calls refuse HoldCall (no hold on third-party calls yet)', async () => {
+  it('HoldCall/RetrieveCall on a MakeCall call re-INVITE both phones too', async () => {
     alice.mode = 'answer';
     bob.mode = 'answer';
     const r = await client.link.request({
@@ -828,11 +828,28 @@ describe('CSTA interface: hold and retrieve (csta.md §5.4)', () => {
     });
     await client.expect(monB, ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall']);
     const callID = r.callingDevice.callID!;
-    assert.equal(
-      await client.refusal({ name: 'HoldCall', callToBeHeld: { callID, deviceID: '1001' } }),
-      'operation/requestIncompatibleWithConnection',
-    );
+    const toAlice = waitEvent<SipRequest>(alice, 'reinvite', 3000);
+    const toBob = waitEvent<SipRequest>(bob, 'reinvite', 3000);
+    await client.link.request({ name: 'HoldCall', callToBeHeld: { callID, deviceID: '1002' } });
+    assert.match((await toAlice)[0]!.body.toString(), /a=sendonly/);
+    assert.match((await toBob)[0]!.body.toString(), /a=inactive/);
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1002) hold normal',
+    ]);
+    await client.link.request({ name: 'RetrieveCall', callToBeRetrieved: { callID, deviceID: '1002' } });
+    await waitUntil(() => client.eventsOf(monB).length >= 4, 3000, 'Retrieved');
     await client.link.request({ name: 'ClearCall', callToBeCleared: { callID } });
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated makeCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Established(1002) connected newCall',
+      'Held(1002) connected normal',
+      'Retrieved(1002) connected normal',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
   });
 });
 
