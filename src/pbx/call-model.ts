@@ -20,6 +20,11 @@ export interface CallControl {
   hold?(device: string, held: boolean): boolean;
   /** Sends the ringing call to `target` instead; false when the SIP side cannot. */
   deflect?(target: string): boolean;
+  /**
+   * Single-step transfer of an answered call by `device` to `target`; `accepted` runs before any
+   * event (for the response). False when the SIP side cannot.
+   */
+  singleStepTransfer?(device: string, target: string, accepted: () => void): boolean;
 }
 
 /** How a call ended, seen from the connections (csta.md §5.1, §5.3). */
@@ -39,12 +44,14 @@ export type CallEnd =
 
 export interface ModelCall {
   readonly id: string;
-  readonly caller: string;
+  caller: string;
   callee: string;
   /** The device the caller dialled: the callee, or the device that forwarded the call to it. */
   called: string;
   /** Why the call reached `callee` instead of `called` (callForwardImmediate, …). */
   redirectCause: EventCause | undefined;
+  /** The device that last sent the call on (lastRedirectionDevice); `called` when unset. */
+  redirectedBy?: string | undefined;
   /** The caller's connection (initiated, connected, fail, null). */
   callerState: LocalConnectionState;
   /** The callee's connection (null until Delivered). */
@@ -210,6 +217,45 @@ export class CallModel extends EventEmitter<CallModelEvents> {
     this.delivered(call);
   }
 
+  /**
+   * `transferring` left the answered call and `target` is being rung in its place (single-step
+   * transfer, csta.md §5.5): Transfered to both parties (null for the one leaving); the party that
+   * stays becomes the caller of the call, and Delivered/Established follow as the target rings.
+   */
+  transferred(call: ModelCall, transferring: string, target: string): void {
+    if (call.ended) return;
+    const staying = transferring === call.caller ? call.callee : call.caller;
+    const stayingState = this.stateOf(call, staying) ?? 'connected';
+    this.setState(call, transferring, 'null');
+    this.toParties(
+      call,
+      (lci) => ({
+        name: 'TransferedEvent',
+        monitorCrossRefID: MON,
+        primaryOldCall: { callID: call.id, deviceID: transferring },
+        transferringDevice: dev(transferring),
+        transferredToDevice: dev(target),
+        transferredConnections: [
+          {
+            newConnection: { callID: call.id, deviceID: staying },
+            oldConnection: { callID: call.id, deviceID: staying },
+          },
+          { newConnection: { callID: call.id, deviceID: target } },
+        ],
+        localConnectionInfo: lci,
+        cause: 'singleStepTransfer',
+      }),
+      transferring,
+    );
+    call.caller = staying;
+    call.callerState = stayingState;
+    call.callee = target;
+    call.calleeState = 'null';
+    call.called = target;
+    call.redirectCause = 'singleStepTransfer';
+    call.redirectedBy = transferring;
+  }
+
   /** `device` put the call on hold: its connection goes to hold (csta.md §5.4). */
   held(call: ModelCall, device: string): void {
     if (call.ended || this.stateOf(call, device) !== 'connected') return;
@@ -323,7 +369,8 @@ export class CallModel extends EventEmitter<CallModelEvents> {
     return {
       callingDevice: dev(call.caller),
       calledDevice: dev(call.called),
-      lastRedirectionDevice: call.redirectCause === undefined ? NOT_REQUIRED : { numberDialed: call.called },
+      lastRedirectionDevice:
+        call.redirectCause === undefined ? NOT_REQUIRED : { numberDialed: call.redirectedBy ?? call.called },
       cause: call.redirectCause ?? ('newCall' as const),
     };
   }

@@ -453,6 +453,26 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
         this.model.redirected(call, target, 'redirected');
         return;
       }
+      case 'SingleStepTransferCall': {
+        const { call, device } = this.connectionOf(m.activeCall);
+        if (call.control.singleStepTransfer === undefined)
+          throw failure({ operation: 'requestIncompatibleWithConnection' });
+        if (call.callerState !== 'connected' || call.calleeState !== 'connected')
+          throw failure({ stateIncompatibility: 'invalidConnectionState' });
+        const target = this.knownDevice(m.transferredTo);
+        if (target === undefined || target === call.caller || target === call.callee)
+          throw failure({ operation: 'invalidDestinationDeviceID' });
+        if (this.voice.registrar.lookup(target).length === 0)
+          throw failure({ systemResourceAvailibility: 'deviceOutOfService' });
+        const accepted = () =>
+          request.reply({
+            name: 'SingleStepTransferCallResponse',
+            transferredCall: { callID: call.id, deviceID: target },
+          });
+        if (!call.control.singleStepTransfer(device, target, accepted))
+          throw failure({ stateIncompatibility: 'invalidObjectState' });
+        return;
+      }
       case 'SetDoNotDisturb': {
         const device = this.device(m.device);
         if (m.doNotDisturbOn) this.dnd.add(device);

@@ -58,8 +58,11 @@ interface ThirdPartyCall {
   /** The callee's SDP answer (sent to the caller in its ACK). */
   answer?: { type: string; body: Buffer };
   /** Hold bookkeeping: a re-INVITE pair under way, o= version bump, who holds. */
-  holding?: { busy: boolean; bump: number; held: Set<string> };
+  holding?: { busy: boolean; bump: number; held: Set<string> } | undefined;
 }
+
+/** A = the calling phone, B = the called phone, C = a single-step transfer target (it becomes B). */
+type Side = 'A' | 'B' | 'C';
 
 const LOG_TU: ClientTransactionUser = { onResponse() {}, onTimeout() {}, onTransportError() {} };
 const MAX_RING_MS = 30_000;
@@ -71,7 +74,8 @@ export class ThirdPartyCalls {
   private readonly model: CallModel;
   private readonly domain: string;
   private readonly ringTimeoutMs: number;
-  private readonly dialogs = new Map<string, { call: ThirdPartyCall; side: 'A' | 'B' }>();
+  /** Our dialogs; which side a leg is on is read from the call (a transfer moves legs around). */
+  private readonly dialogs = new Map<string, { call: ThirdPartyCall; leg: Leg }>();
   private readonly calls = new Set<ThirdPartyCall>();
   private readonly lingering = new Set<ReturnType<typeof setTimeout>>();
 
@@ -116,6 +120,8 @@ export class ThirdPartyCalls {
         clearConnection: (device) => holder.call && this.clearConnection(holder.call, device),
         clearCall: () => holder.call && this.clearConnection(holder.call, caller, 'cleared'),
         hold: (device, held) => holder.call !== undefined && this.setHold(holder.call, device, held),
+        singleStepTransfer: (device, target, accepted) =>
+          holder.call !== undefined && this.singleStepTransfer(holder.call, device, target, accepted),
       },
       routing.divertedFrom === undefined
         ? undefined
@@ -141,7 +147,7 @@ export class ThirdPartyCalls {
 
   private invite(
     call: ThirdPartyCall,
-    side: 'A' | 'B',
+    side: Side,
     binding: Binding,
     target: string,
     shownAs: string,
@@ -189,7 +195,7 @@ export class ThirdPartyCalls {
     }
   }
 
-  private onResponse(call: ThirdPartyCall, side: 'A' | 'B', leg: Leg, response: SipResponse): void {
+  private onResponse(call: ThirdPartyCall, side: Side, leg: Leg, response: SipResponse): void {
     const status = response.status;
     if (status < 200) {
       if (status === 100) return;
@@ -199,7 +205,7 @@ export class ThirdPartyCalls {
         return;
       }
       if (leg.state === 'calling') leg.state = 'early';
-      if (side === 'B' && !call.ended) this.model.delivered(call.model);
+      if (side !== 'A' && !call.ended) this.model.delivered(call.model);
       return;
     }
     if (status >= 300) {
@@ -213,7 +219,7 @@ export class ThirdPartyCalls {
       return;
     }
     leg.dialog = Dialog.asUac(leg.request, response);
-    this.dialogs.set(dialogId(leg.dialog.callId, leg.dialog.localTag, leg.dialog.remoteTag), { call, side });
+    this.dialogs.set(dialogId(leg.dialog.callId, leg.dialog.localTag, leg.dialog.remoteTag), { call, leg });
     if (call.ended || leg.state === 'cancelled' || leg.cancelWanted) {
       leg.state = 'answered';
       this.ackAndBye(leg);
@@ -222,7 +228,8 @@ export class ThirdPartyCalls {
     leg.state = 'answered';
     if (call.timer !== undefined) clearTimeout(call.timer);
     if (side === 'A') this.callerAnswered(call, response);
-    else this.calleeAnswered(call, response);
+    else if (side === 'B') this.calleeAnswered(call, response);
+    else this.transferTargetAnswered(call, response);
   }
 
   private callerAnswered(call: ThirdPartyCall, response: SipResponse): void {
@@ -271,7 +278,7 @@ export class ThirdPartyCalls {
     this.model.established(call.model);
   }
 
-  private onFailure(call: ThirdPartyCall, side: 'A' | 'B', leg: Leg, status: number): void {
+  private onFailure(call: ThirdPartyCall, side: Side, leg: Leg, status: number): void {
     if (leg.state === 'answered' || leg.state === 'failed' || leg.state === 'gone') return;
     const wasCancelled = leg.state === 'cancelled' || leg.cancelWanted;
     leg.state = 'failed';
@@ -387,6 +394,98 @@ export class ThirdPartyCalls {
     );
   }
 
+  /**
+   * CSTA SingleStepTransferCall: `transferring` leaves an answered call and `target` is rung in its
+   * place (RFC 3725 style: offerless INVITE to the target, its offer re-offered to the party that
+   * stays, whose answer goes into the target's ACK). False when the call is not answered or busy.
+   */
+  private singleStepTransfer(
+    call: ThirdPartyCall,
+    transferring: string,
+    target: string,
+    accepted: () => void,
+  ): boolean {
+    const model = call.model;
+    const binding = this.newestBinding(target);
+    if (call.ended || binding === undefined) return false;
+    const b = call.b;
+    if (b === undefined || call.a.state !== 'answered' || b.state !== 'answered' || call.holding?.busy)
+      return false;
+    const callerLeaves = transferring === model.caller;
+    const leaving = callerLeaves ? call.a : b;
+    const staying = callerLeaves ? b : call.a;
+    const stayingDevice = callerLeaves ? model.callee : model.caller;
+    accepted();
+    this.ackAndBye(leaving);
+    this.model.transferred(model, transferring, target);
+    call.a = staying;
+    call.b = this.invite(call, 'C', binding, target, stayingDevice, undefined, []);
+    call.holding = undefined;
+    this.arm(call, () => {
+      const c = call.b!;
+      this.cancelLeg(c);
+      this.ackAndBye(call.a);
+      this.finish(call, c.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
+    });
+    return true;
+  }
+
+  /** The transfer target answered with its offer: re-offer it to the staying party, then ACK both. */
+  private transferTargetAnswered(call: ThirdPartyCall, response: SipResponse): void {
+    const target = call.b!;
+    const staying = call.a;
+    const type = response.get('Content-Type');
+    if (response.body.length === 0 || type === undefined || staying.dialog === undefined) {
+      this.ackAndBye(target);
+      this.ackAndBye(staying);
+      this.finish(call, 'cleared');
+      return;
+    }
+    const offer = { type, body: response.body };
+    const invite = staying.dialog.createRequest('INVITE');
+    invite.set('Content-Type', offer.type);
+    invite.body = offer.body;
+    const dialog = staying.dialog;
+    let settled = false;
+    const fail = () => {
+      if (settled) return;
+      settled = true;
+      this.ackAndBye(target);
+      this.ackAndBye(staying);
+      this.finish(call, 'cleared');
+    };
+    this.stack.sendRequest(
+      invite,
+      {
+        onResponse: (r) =>
+          this.safely(() => {
+            if (r.status < 200 || settled) return;
+            if (r.status >= 300) {
+              fail();
+              return;
+            }
+            settled = true;
+            this.stack
+              .sendStateless(dialog.createRequest('ACK', invite.cseq.seq), staying.destination)
+              .catch(() => undefined);
+            target.ack = target.dialog!.createRequest('ACK', target.request.cseq.seq);
+            const answerType = r.get('Content-Type');
+            if (answerType !== undefined && r.body.length > 0) {
+              target.ack.set('Content-Type', answerType);
+              target.ack.body = r.body;
+              call.offer = { type: answerType, body: r.body };
+            }
+            call.answer = offer;
+            this.stack.sendStateless(this.copyAck(target.ack), target.destination).catch(() => undefined);
+            if (!call.ended) this.model.established(call.model);
+          }),
+        onTimeout: () => this.safely(fail),
+        onTransportError: () => this.safely(fail),
+      },
+      staying.destination,
+    );
+  }
+
   /** ClearConnection / ClearCall from CSTA. */
   private clearConnection(call: ThirdPartyCall, device: string, how?: CallEnd): void {
     if (call.ended) return;
@@ -433,10 +532,15 @@ export class ThirdPartyCalls {
     if (typeof localTag !== 'string' || typeof remoteTag !== 'string') return false;
     const entry = this.dialogs.get(dialogId(request.callId, localTag, remoteTag));
     if (entry === undefined) return false;
-    const { call, side } = entry;
-    const leg = side === 'A' ? call.a : call.b;
-    if (leg?.dialog === undefined || !leg.dialog.acceptRemoteSeq(request)) {
-      tx.reply(leg?.dialog === undefined ? 481 : 500);
+    const { call, leg } = entry;
+    const side = leg === call.a ? 'A' : leg === call.b ? 'B' : undefined;
+    if (side === undefined) {
+      // a leg that left the call (transferred away): its BYE is fine, anything else is over
+      tx.reply(request.method === 'BYE' ? 200 : 481);
+      return true;
+    }
+    if (leg.dialog === undefined || !leg.dialog.acceptRemoteSeq(request)) {
+      tx.reply(leg.dialog === undefined ? 481 : 500);
       return true;
     }
     switch (request.method) {
@@ -470,8 +574,8 @@ export class ThirdPartyCalls {
     if (typeof localTag !== 'string' || typeof remoteTag !== 'string') return false;
     const entry = this.dialogs.get(dialogId(response.callId, localTag, remoteTag));
     if (entry === undefined) return false;
-    const leg = entry.side === 'A' ? entry.call.a : entry.call.b;
-    if (leg?.ack !== undefined)
+    const leg = entry.leg;
+    if (leg.ack !== undefined)
       this.stack.sendStateless(this.copyAck(leg.ack), leg.destination).catch(() => undefined);
     return true;
   }

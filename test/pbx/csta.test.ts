@@ -1005,3 +1005,89 @@ describe('CSTA interface: forwarding on busy and on no answer (csta.md §5.7)', 
     await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
   });
 });
+
+describe('CSTA interface: single-step transfer (csta.md §5.5)', () => {
+  it('SingleStepTransferCall on a MakeCall call: Transfered, the target rings, media re-bridged', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    const monD = await client.monitor('1004');
+    alice.mode = 'answer';
+    bob.mode = 'answer';
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+    });
+    const callID = r.callingDevice.callID!;
+    await client.expect(monB, ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall']);
+    assert.equal(
+      await client.refusal({
+        name: 'SingleStepTransferCall',
+        activeCall: { callID, deviceID: '1001' },
+        transferredTo: '1002',
+      }),
+      'operation/invalidDestinationDeviceID',
+    );
+    const aliceBye = waitEvent(alice, 'bye', 3000);
+    const daveRings = waitEvent<SipRequest>(dave, 'incoming', 3000);
+    const bobReinvite = waitEvent<SipRequest>(bob, 'reinvite', 3000);
+    const daveAck = waitEvent<SipRequest>(dave, 'ack', 3000);
+    const response = await client.link.request({
+      name: 'SingleStepTransferCall',
+      activeCall: { callID, deviceID: '1001' },
+      transferredTo: '1004',
+    });
+    assert.deepEqual(
+      { callID: response.transferredCall.callID, deviceID: response.transferredCall.deviceID },
+      { callID, deviceID: '1004' },
+    );
+    await aliceBye;
+    assert.equal((await daveRings)[0]!.body.length, 0, 'offerless INVITE to the target');
+    assert.match((await bobReinvite)[0]!.body.toString(), /m=audio 31000/, "bob gets the target's offer");
+    assert.match((await daveAck)[0]!.body.toString(), /m=audio 40000/, "the target's ACK has bob's answer");
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated makeCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Established(1002) connected newCall',
+      'Transfered(1001) null singleStepTransfer',
+    ]);
+    const b = await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Transfered(1001) connected singleStepTransfer',
+      'Delivered(1004) connected singleStepTransfer',
+      'Established(1004) connected singleStepTransfer',
+    ]);
+    const delivered = b[3] as { callingDevice: unknown; lastRedirectionDevice: unknown };
+    assert.deepEqual(delivered.callingDevice, { deviceIdentifier: '1002' });
+    assert.deepEqual(delivered.lastRedirectionDevice, { numberDialed: '1001' });
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID } });
+    await client.expect(monD, [
+      'Delivered(1004) alerting singleStepTransfer',
+      'Established(1004) connected singleStepTransfer',
+      'ConnectionCleared(1002) connected normalClearing',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+    assert.equal((await dave.register(0)).status, 200);
+    await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
+  });
+
+  it('B2BUA calls refuse SingleStepTransferCall', async () => {
+    bob.mode = 'answer';
+    assert.equal((await alice.call('1002').done).status, 200);
+    const [delivered] = await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+    ]);
+    assert.equal(
+      await client.refusal({
+        name: 'SingleStepTransferCall',
+        activeCall: { callID: callIdOf(delivered!)!, deviceID: '1001' },
+        transferredTo: '1003',
+      }),
+      'operation/requestIncompatibleWithConnection',
+    );
+    await alice.hangup();
+  });
+});
