@@ -1091,3 +1091,48 @@ describe('CSTA interface: single-step transfer (csta.md §5.5)', () => {
     await alice.hangup();
   });
 });
+
+describe('CSTA interface: clearing calls that are still ringing', () => {
+  it('ClearConnection of the alerting callee: the callee is cancelled, the caller gets 603', async () => {
+    bob.mode = 'ring';
+    const { done } = alice.call('1002', () => undefined);
+    const [delivered] = await client.expect(monB, ['Delivered(1002) alerting newCall']);
+    const cancelled = waitEvent(bob, 'cancelled', 3000);
+    await client.link.request({
+      name: 'ClearConnection',
+      connectionToBeCleared: { callID: callIdOf(delivered!)!, deviceID: '1002' },
+    });
+    assert.equal((await done).status, 603);
+    await cancelled;
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'ConnectionCleared(1002) connected normalClearing',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+  });
+
+  it('ClearCall while the MakeCall prompt rings the caller: the caller phone is cancelled', async () => {
+    alice.mode = 'ring';
+    const rings = waitEvent(alice, 'incoming', 3000);
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+    });
+    await rings;
+    const cancelled = waitEvent(alice, 'cancelled', 3000);
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID: r.callingDevice.callID! } });
+    await cancelled;
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated makeCall',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await client.expect(monB, []);
+  });
+});
