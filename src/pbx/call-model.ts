@@ -25,6 +25,10 @@ export interface CallControl {
    * event (for the response). False when the SIP side cannot.
    */
   singleStepTransfer?(device: string, target: string, accepted: () => void): boolean;
+  /** ConsultationCall: hold this call for `device` and call `target`; `accepted` gets the new call. */
+  consult?(device: string, target: string, accepted: (consultation: ModelCall) => void): boolean;
+  /** TransferCall: `device` joins this held call's other party with `active`'s other party. */
+  transfer?(device: string, active: ModelCall, accepted: () => void): boolean;
 }
 
 /** How a call ended, seen from the connections (csta.md §5.1, §5.3). */
@@ -117,7 +121,7 @@ export class CallModel extends EventEmitter<CallModelEvents> {
   }
 
   /** The caller goes off-hook (cause newCall) or is being rung for a MakeCall (cause makeCall). */
-  initiated(call: ModelCall, cause: 'newCall' | 'makeCall'): void {
+  initiated(call: ModelCall, cause: 'newCall' | 'makeCall' | 'consultation'): void {
     if (call.ended || call.callerState !== 'null') return;
     call.callerState = 'initiated';
     this.send(call.caller, {
@@ -256,8 +260,53 @@ export class CallModel extends EventEmitter<CallModelEvents> {
     call.redirectedBy = transferring;
   }
 
+  /**
+   * TransferCall (csta.md §5.5): `transferring` leaves `held` and `active`; `joining` (the other party
+   * of `active`) takes its place in `held`, which keeps its callID. Transfered goes to all three (null
+   * for the transferring device); `active` ends without events of its own.
+   */
+  transferredInto(held: ModelCall, active: ModelCall, transferring: string, joining: string): void {
+    if (held.ended || active.ended) return;
+    const staying = transferring === held.caller ? held.callee : held.caller;
+    const message = (lci: LocalConnectionState): CstaMessage => ({
+      name: 'TransferedEvent',
+      monitorCrossRefID: MON,
+      primaryOldCall: { callID: held.id, deviceID: transferring },
+      secondaryOldCall: { callID: active.id, deviceID: transferring },
+      transferringDevice: dev(transferring),
+      transferredToDevice: dev(joining),
+      transferredConnections: [
+        {
+          newConnection: { callID: held.id, deviceID: staying },
+          oldConnection: { callID: held.id, deviceID: staying },
+        },
+        {
+          newConnection: { callID: held.id, deviceID: joining },
+          oldConnection: { callID: active.id, deviceID: joining },
+        },
+      ],
+      localConnectionInfo: lci,
+      cause: 'transfer',
+    });
+    this.send(transferring, message('null'));
+    this.send(staying, message('connected'));
+    if (joining !== staying) this.send(joining, message('connected'));
+    if (transferring === held.caller) {
+      held.caller = joining;
+      held.callerState = 'connected';
+    } else {
+      held.callee = joining;
+      held.calleeState = 'connected';
+    }
+    if (held.callerState === 'hold') held.callerState = 'connected';
+    if (held.calleeState === 'hold') held.calleeState = 'connected';
+    active.ended = true;
+    this.calls.delete(active.id);
+    this.emit('ended', active);
+  }
+
   /** `device` put the call on hold: its connection goes to hold (csta.md §5.4). */
-  held(call: ModelCall, device: string): void {
+  held(call: ModelCall, device: string, cause: 'normal' | 'consultation' = 'normal'): void {
     if (call.ended || this.stateOf(call, device) !== 'connected') return;
     this.setState(call, device, 'hold');
     this.toParties(call, (lci) => ({
@@ -266,7 +315,7 @@ export class CallModel extends EventEmitter<CallModelEvents> {
       heldConnection: { callID: call.id, deviceID: device },
       holdingDevice: dev(device),
       localConnectionInfo: lci,
-      cause: 'normal',
+      cause,
     }));
   }
 

@@ -473,6 +473,49 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
           throw failure({ stateIncompatibility: 'invalidObjectState' });
         return;
       }
+      case 'ConsultationCall': {
+        const { call, device } = this.connectionOf(m.existingCall);
+        if (call.control.consult === undefined)
+          throw failure({ operation: 'requestIncompatibleWithConnection' });
+        if (call.callerState !== 'connected' || call.calleeState !== 'connected')
+          throw failure({ stateIncompatibility: 'invalidConnectionState' });
+        const target = this.knownDevice(m.consultedDevice);
+        if (target === undefined || target === call.caller || target === call.callee)
+          throw failure({ operation: 'invalidDestinationDeviceID' });
+        if (this.voice.registrar.lookup(target).length === 0)
+          throw failure({ systemResourceAvailibility: 'deviceOutOfService' });
+        const accepted = (consultation: ModelCall) =>
+          request.reply({
+            name: 'ConsultationCallResponse',
+            initiatedCall: { callID: consultation.id, deviceID: device },
+          });
+        if (!call.control.consult(device, target, accepted))
+          throw failure({ stateIncompatibility: 'invalidObjectState' });
+        return;
+      }
+      case 'TransferCall': {
+        const held = this.connectionOf(m.heldCall);
+        const active = this.connectionOf(m.activeCall);
+        if (held.device !== active.device) throw failure({ operation: 'notSameDevice' });
+        if (held.call === active.call) throw failure({ operation: 'invalidCallID' });
+        if (held.call.control.transfer === undefined || active.call.control.transfer === undefined)
+          throw failure({ operation: 'requestIncompatibleWithConnection' });
+        const device = held.device;
+        const heldState = device === held.call.caller ? held.call.callerState : held.call.calleeState;
+        const activeOther = device === active.call.caller ? active.call.calleeState : active.call.callerState;
+        if (heldState !== 'hold') throw failure({ stateIncompatibility: 'invalidHeldConnectionState' });
+        if (activeOther !== 'connected')
+          throw failure({ stateIncompatibility: 'invalidActiveConnectionState' });
+        const joining = device === active.call.caller ? active.call.callee : active.call.caller;
+        const accepted = () =>
+          request.reply({
+            name: 'TransferCallResponse',
+            transferredCall: { callID: held.call.id, deviceID: joining },
+          });
+        if (!held.call.control.transfer(device, active.call, accepted))
+          throw failure({ stateIncompatibility: 'invalidObjectState' });
+        return;
+      }
       case 'SetDoNotDisturb': {
         const device = this.device(m.device);
         if (m.doNotDisturbOn) this.dnd.add(device);

@@ -110,8 +110,18 @@ export class ThirdPartyCalls {
     onCreated: (call: ModelCall) => void,
     routing: { divertedFrom?: string; refuse?: EventCause } = {},
   ): void {
-    const binding = this.newestBinding(caller);
-    if (binding === undefined) throw new Error(`${caller} is not registered`);
+    const call = this.prepare(caller, callee, routing);
+    onCreated(call.model);
+    this.start(call, autoOriginate, 'makeCall');
+  }
+
+  /** A call in the model and here, before any event or SIP message. */
+  private prepare(
+    caller: string,
+    callee: string,
+    routing: { divertedFrom?: string; refuse?: EventCause } = {},
+  ): ThirdPartyCall {
+    if (this.newestBinding(caller) === undefined) throw new Error(`${caller} is not registered`);
     const holder: { call?: ThirdPartyCall } = {};
     const model = this.model.create(
       caller,
@@ -122,22 +132,116 @@ export class ThirdPartyCalls {
         hold: (device, held) => holder.call !== undefined && this.setHold(holder.call, device, held),
         singleStepTransfer: (device, target, accepted) =>
           holder.call !== undefined && this.singleStepTransfer(holder.call, device, target, accepted),
+        consult: (device, target, accepted) =>
+          holder.call !== undefined && this.consult(holder.call, device, target, accepted),
+        transfer: (device, active, accepted) =>
+          holder.call !== undefined && this.transfer(holder.call, device, active, accepted),
       },
       routing.divertedFrom === undefined
         ? undefined
         : { from: routing.divertedFrom, cause: 'callForwardImmediate' },
     );
-    onCreated(model);
-    const extra = autoOriginate === 'doNotPrompt' ? AUTO_ANSWER_HEADERS : [];
-    // The calling phone shows whom it is about to call.
     const partial: Partial<ThirdPartyCall> = { model, ended: false };
     if (routing.refuse !== undefined) partial.refuse = routing.refuse;
     const call = partial as ThirdPartyCall;
     holder.call = call;
+    return call;
+  }
+
+  /** ServiceInitiated, then the INVITE to the calling phone. */
+  private start(
+    call: ThirdPartyCall,
+    autoOriginate: 'prompt' | 'doNotPrompt',
+    cause: 'makeCall' | 'consultation',
+  ): void {
+    const { caller, callee } = call.model;
+    const binding = this.newestBinding(caller);
+    if (binding === undefined) {
+      this.model.end(call.model, 'cleared');
+      return;
+    }
+    const extra = autoOriginate === 'doNotPrompt' ? AUTO_ANSWER_HEADERS : [];
     this.calls.add(call);
-    this.model.initiated(model, 'makeCall');
+    this.model.initiated(call.model, cause);
+    // The calling phone shows whom it is about to call.
     call.a = this.invite(call, 'A', binding, caller, callee, undefined, extra);
     this.arm(call, () => this.cancelLeg(call.a, () => this.finish(call, 'caller-not-answered')));
+  }
+
+  /**
+   * CSTA ConsultationCall: `device` holds this call (cause consultation) and a second call from its
+   * phone (auto-answered, a second line) to `target` starts; `accepted` gets that call for the response.
+   */
+  private consult(
+    call: ThirdPartyCall,
+    device: string,
+    target: string,
+    accepted: (consultation: ModelCall) => void,
+  ): boolean {
+    if (this.newestBinding(device) === undefined || this.newestBinding(target) === undefined) return false;
+    const second = this.prepare(device, target);
+    const started = this.setHold(call, device, true, 'consultation', (ok) => {
+      if (ok) this.start(second, 'doNotPrompt', 'consultation');
+      else this.model.end(second.model, 'cleared');
+    });
+    if (!started) {
+      this.model.end(second.model, 'cleared');
+      return false;
+    }
+    accepted(second.model);
+    return true;
+  }
+
+  /**
+   * CSTA TransferCall: `device` leaves this (held) call and `active` (the consultation); the other
+   * party of `active` takes its place here, both remaining phones are re-INVITEd with each other's SDP
+   * and `active` ends without events of its own (csta.md §5.5).
+   */
+  private transfer(
+    held: ThirdPartyCall,
+    device: string,
+    activeModel: ModelCall,
+    accepted: () => void,
+  ): boolean {
+    const active = [...this.calls].find((c) => c.model === activeModel);
+    if (active === undefined || active === held || held.ended || active.ended) return false;
+    const hb = held.b;
+    const ab = active.b;
+    if (hb === undefined || ab === undefined) return false;
+    if ([held.a, hb, active.a, ab].some((l) => l.state !== 'answered')) return false;
+    if (held.holding?.busy || active.holding?.busy) return false;
+    const heldCallerLeaves = device === held.model.caller;
+    const activeCallerLeaves = device === active.model.caller;
+    const staying = heldCallerLeaves ? hb : held.a;
+    const joining = activeCallerLeaves ? ab : active.a;
+    const stayingSdp = heldCallerLeaves ? held.answer : held.offer;
+    const joiningSdp = activeCallerLeaves ? active.answer : active.offer;
+    if (stayingSdp === undefined || joiningSdp === undefined || joining.dialog === undefined) return false;
+    const joiningDevice = activeCallerLeaves ? active.model.callee : active.model.caller;
+    accepted();
+    this.ackAndBye(heldCallerLeaves ? held.a : hb);
+    this.ackAndBye(activeCallerLeaves ? active.a : ab);
+    // the consultation call ends here without events: its surviving party moves to the held call
+    active.ended = true;
+    if (active.timer !== undefined) clearTimeout(active.timer);
+    this.calls.delete(active);
+    this.model.transferredInto(held.model, active.model, device, joiningDevice);
+    if (heldCallerLeaves) {
+      held.a = joining;
+      held.offer = joiningSdp;
+    } else {
+      held.b = joining;
+      held.answer = joiningSdp;
+    }
+    this.dialogs.set(dialogId(joining.dialog.callId, joining.dialog.localTag, joining.dialog.remoteTag), {
+      call: held,
+      leg: joining,
+    });
+    const bump = (held.holding?.bump ?? 0) + (active.holding?.bump ?? 0) + 1;
+    held.holding = { busy: false, bump, held: new Set() };
+    this.reoffer(staying, withDirection(joiningSdp, 'sendrecv', bump), () => undefined);
+    this.reoffer(joining, withDirection(stayingSdp, 'sendrecv', bump), () => undefined);
+    return true;
   }
 
   private newestBinding(extension: string): Binding | undefined {
@@ -326,7 +430,13 @@ export class ThirdPartyCalls {
    * holder with the other's SDP made inactive (sendrecv both to retrieve); Held/Retrieved follow once
    * both answered 2xx.
    */
-  private setHold(call: ThirdPartyCall, device: string, held: boolean): boolean {
+  private setHold(
+    call: ThirdPartyCall,
+    device: string,
+    held: boolean,
+    cause: 'normal' | 'consultation' = 'normal',
+    then?: (ok: boolean) => void,
+  ): boolean {
     const a = call.a;
     const b = call.b;
     if (call.ended || b === undefined || a.state !== 'answered' || b.state !== 'answered') return false;
@@ -345,14 +455,16 @@ export class ThirdPartyCalls {
       allOk &&= ok;
       if (--pending > 0) return;
       h.busy = false;
-      if (!allOk || call.ended || h.held.has(device) === held) return;
-      if (held) {
-        h.held.add(device);
-        this.model.held(call.model, device);
-      } else {
-        h.held.delete(device);
-        this.model.retrieved(call.model, device);
+      if (allOk && !call.ended && h.held.has(device) !== held) {
+        if (held) {
+          h.held.add(device);
+          this.model.held(call.model, device, cause);
+        } else {
+          h.held.delete(device);
+          this.model.retrieved(call.model, device);
+        }
       }
+      then?.(allOk && !call.ended);
     };
     const [holderLeg, otherLeg] = callerHolds ? [a, b] : [b, a];
     this.reoffer(otherLeg, withDirection(holderSdp, held ? 'sendonly' : 'sendrecv', h.bump), finish);
@@ -490,7 +602,8 @@ export class ThirdPartyCalls {
   private clearConnection(call: ThirdPartyCall, device: string, how?: CallEnd): void {
     if (call.ended) return;
     const callerSide = device === call.model.caller;
-    this.cancelLeg(call.a);
+    // a consultation call not started yet (its hold re-INVITEs under way) has no leg
+    if ((call.a as Leg | undefined) !== undefined) this.cancelLeg(call.a);
     if (call.b !== undefined) this.cancelLeg(call.b);
     this.finish(call, how ?? (callerSide ? 'caller-released' : 'callee-released'));
   }

@@ -79,6 +79,17 @@ const request = fc.oneof(
   fc.record({ name: fc.constant('GetForwarding' as const), device }),
   fc.record({ name: fc.constant('GetLogicalDeviceInformation' as const), device }),
   fc.record({
+    name: fc.constant('ConsultationCall' as const),
+    existingCall: connection,
+    consultedDevice: device,
+  }),
+  fc.record({ name: fc.constant('TransferCall' as const), heldCall: connection, activeCall: connection }),
+  fc.record({
+    name: fc.constant('SingleStepTransferCall' as const),
+    activeCall: connection,
+    transferredTo: device,
+  }),
+  fc.record({
     name: fc.constant('DeflectCall' as const),
     callToBeDiverted: connection,
     newDestination: device,

@@ -530,8 +530,17 @@ describe('CSTA interface: refusals and hostile input', () => {
           existingCall: { callID: 'a', deviceID: '1001' },
           consultedDevice: '1003',
         },
-        'operation/serviceNotSupported',
+        'operation/invalidCallID',
       ],
+      [
+        {
+          name: 'TransferCall',
+          heldCall: { callID: 'a', deviceID: '1001' },
+          activeCall: { callID: 'b', deviceID: '1001' },
+        },
+        'operation/invalidCallID',
+      ],
+      [{ name: 'Escape', privateData: { string: '00' } }, 'operation/serviceNotSupported'],
       [{ name: 'SnapshotDevice', snapshotObject: '42' }, 'operation/invalidDeviceID'],
       [{ name: 'SnapshotCall', snapshotObject: { callID: 'c-none' } }, 'operation/invalidCallID'],
       [{ name: 'GetLogicalDeviceInformation', device: '42' }, 'operation/invalidDeviceID'],
@@ -1134,5 +1143,111 @@ describe('CSTA interface: clearing calls that are still ringing', () => {
       'ConnectionCleared(1001) null normalClearing',
     ]);
     await client.expect(monB, []);
+  });
+});
+
+describe('CSTA interface: consultation and transfer (csta.md §5.5)', () => {
+  it('ConsultationCall holds the call and calls the target from a second line; TransferCall joins them', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    const monD = await client.monitor('1004');
+    alice.mode = 'answer';
+    bob.mode = 'answer';
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+    });
+    const c1 = r.callingDevice.callID!;
+    await client.expect(monB, ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall']);
+    const secondLine = waitEvent<SipRequest>(alice, 'incoming', 3000);
+    const consultation = await client.link.request({
+      name: 'ConsultationCall',
+      existingCall: { callID: c1, deviceID: '1001' },
+      consultedDevice: '1004',
+    });
+    const c2 = consultation.initiatedCall.callID!;
+    assert.notEqual(c2, c1);
+    assert.equal(consultation.initiatedCall.deviceID, '1001');
+    assert.match((await secondLine)[0]!.get('Call-Info') ?? '', /answer-after=0/);
+    await client.expect(monD, ['Delivered(1004) alerting newCall', 'Established(1004) connected newCall']);
+    const consulting = [
+      'ServiceInitiated(1001) initiated makeCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) hold consultation',
+      'ServiceInitiated(1001) initiated consultation',
+      'Originated(1001) connected newCall',
+      'Delivered(1004) connected newCall',
+      'Established(1004) connected newCall',
+    ];
+    const a = [...(await client.expect(monA, consulting))];
+    assert.deepEqual(
+      a.map(callIdOf),
+      [c1, c1, c1, c1, c1, c2, c2, c2, c2],
+      'the consultation has its own callID',
+    );
+    assert.equal(
+      await client.refusal({
+        name: 'TransferCall',
+        heldCall: { callID: c2, deviceID: '1001' },
+        activeCall: { callID: c1, deviceID: '1001' },
+      }),
+      'stateIncompatibility/invalidHeldConnectionState',
+    );
+    const bobMedia = waitEvent<SipRequest>(bob, 'reinvite', 3000);
+    const daveMedia = waitEvent<SipRequest>(dave, 'reinvite', 3000);
+    let byes = 0;
+    const onBye = () => byes++;
+    alice.on('bye', onBye);
+    const transfer = await client.link.request({
+      name: 'TransferCall',
+      heldCall: { callID: c1, deviceID: '1001' },
+      activeCall: { callID: c2, deviceID: '1001' },
+    });
+    assert.equal(transfer.transferredCall.callID, c1);
+    assert.equal(transfer.transferredCall.deviceID, '1004');
+    const [toBob] = await bobMedia;
+    const [toDave] = await daveMedia;
+    assert.match(toBob!.body.toString(), /a=sendrecv/);
+    assert.match(toDave!.body.toString(), /a=sendrecv/);
+    await waitUntil(() => byes === 2, 3000, 'both of alice’s lines hung up');
+    alice.off('bye', onBye);
+    const [transfered] = (await client.expect(monA, [...consulting, 'Transfered(1001) null transfer'])).slice(
+      -1,
+    );
+    const t = transfered as { secondaryOldCall?: { callID?: string }; transferredToDevice: unknown };
+    assert.equal(t.secondaryOldCall?.callID, c2);
+    assert.deepEqual(t.transferredToDevice, { deviceIdentifier: '1004' });
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) connected consultation',
+      'Transfered(1001) connected transfer',
+    ]);
+    await client.expect(monD, [
+      'Delivered(1004) alerting newCall',
+      'Established(1004) connected newCall',
+      'Transfered(1001) connected transfer',
+    ]);
+    assert.equal(csta.model.size, 1, 'one call left: bob and dave on c1');
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID: c1 } });
+    await client.expect(monD, [
+      'Delivered(1004) alerting newCall',
+      'Established(1004) connected newCall',
+      'Transfered(1001) connected transfer',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) connected consultation',
+      'Transfered(1001) connected transfer',
+      'ConnectionCleared(1004) connected normalClearing',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+    assert.equal((await dave.register(0)).status, 200);
+    await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
   });
 });
