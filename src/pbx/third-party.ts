@@ -132,6 +132,7 @@ export class ThirdPartyCalls {
         hold: (device, held) => holder.call !== undefined && this.setHold(holder.call, device, held),
         singleStepTransfer: (device, target, accepted) =>
           holder.call !== undefined && this.singleStepTransfer(holder.call, device, target, accepted),
+        deflect: (target) => holder.call !== undefined && this.deflect(holder.call, target),
         consult: (device, target, accepted) =>
           holder.call !== undefined && this.consult(holder.call, device, target, accepted),
         transfer: (device, active, accepted) =>
@@ -166,6 +167,26 @@ export class ThirdPartyCalls {
     // The calling phone shows whom it is about to call.
     call.a = this.invite(call, 'A', binding, caller, callee, undefined, extra);
     this.arm(call, () => this.cancelLeg(call.a, () => this.finish(call, 'caller-not-answered')));
+  }
+
+  /**
+   * CSTA DeflectCall while the called phone rings: it is CANCELled and `target` is INVITEd with the
+   * caller's offer instead, with a full ring time.
+   */
+  private deflect(call: ThirdPartyCall, target: string): boolean {
+    const b = call.b;
+    const binding = this.newestBinding(target);
+    if (call.ended || b === undefined || binding === undefined || call.offer === undefined) return false;
+    if (b.state !== 'calling' && b.state !== 'early') return false;
+    this.cancelLeg(b);
+    call.b = this.invite(call, 'B', binding, target, call.model.caller, call.offer, []);
+    this.arm(call, () => {
+      const c = call.b!;
+      this.cancelLeg(c);
+      this.ackAndBye(call.a);
+      this.finish(call, c.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
+    });
+    return true;
   }
 
   /**

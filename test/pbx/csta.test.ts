@@ -1251,3 +1251,40 @@ describe('CSTA interface: consultation and transfer (csta.md §5.5)', () => {
     await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
   });
 });
+
+describe('CSTA interface: deflect on a MakeCall call', () => {
+  it('the ringing called phone is cancelled and the new destination gets the caller offer', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    alice.mode = 'answer';
+    bob.mode = 'ring';
+    const cancelled = waitEvent(bob, 'cancelled', 3000);
+    const daveRings = waitEvent<SipRequest>(dave, 'incoming', 3000);
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+    });
+    const callID = r.callingDevice.callID!;
+    await client.expect(monB, ['Delivered(1002) alerting newCall']);
+    await client.link.request({
+      name: 'DeflectCall',
+      callToBeDiverted: { callID, deviceID: '1002' },
+      newDestination: '1004',
+    });
+    await cancelled;
+    assert.match((await daveRings)[0]!.body.toString(), /m=audio 31000/, "the caller's offer");
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated makeCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Delivered(1004) connected redirected',
+      'Established(1004) connected redirected',
+    ]);
+    await client.expect(monB, ['Delivered(1002) alerting newCall', 'Diverted(1002) null redirected to 1004']);
+    const byes = Promise.all([waitEvent(alice, 'bye', 3000), waitEvent(dave, 'bye', 3000)]);
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID } });
+    await byes;
+    assert.equal((await dave.register(0)).status, 200);
+  });
+});
