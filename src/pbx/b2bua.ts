@@ -92,6 +92,17 @@ export interface RouteDecision {
   reason?: string;
 }
 
+/** A leg taken out of a bridge by detach(). */
+export interface DetachedLeg {
+  dialog: Dialog;
+  destination: Endpoint | undefined;
+  /** The phone's latest SDP. */
+  sdp: { type: string; body: Buffer } | undefined;
+  /** True for the caller's leg (we are its UAS: no ACK of ours to repeat). */
+  uas: boolean;
+  ack: SipRequest | undefined;
+}
+
 export interface B2buaEvents {
   call: [call: Call];
   /** A party put the call on hold (sendonly/inactive offer) or took it off hold (csta-interface.ts). */
@@ -747,6 +758,32 @@ export class B2bua extends EventEmitter<B2buaEvents> {
       },
       destination,
     );
+  }
+
+  // ---- CSTA transfers of phone-dialled calls (used by csta-interface.ts) --------------------------
+
+  /**
+   * Takes one answered leg out of the B2BUA (for a single-step transfer): the other phone gets a BYE,
+   * the call is released with cause 'transferred', and the kept dialog is returned so that the CSTA
+   * side can re-INVITE it. Undefined when the call is not in a quiet answered state.
+   */
+  detach(call: Call, keep: 'caller' | 'callee'): DetachedLeg | undefined {
+    const bridge = [...this.bridges].find((b) => b.call === call);
+    const winner = bridge?.winner;
+    if (bridge === undefined || bridge.ended || winner?.dialog === undefined) return undefined;
+    if (bridge.a.dialog === undefined || bridge.a.okRetransmit !== undefined) return undefined;
+    if (bridge.ackToB !== undefined || bridge.reinvite !== undefined || bridge.media?.busy) return undefined;
+    const kept: 'A' | 'B' = keep === 'caller' ? 'A' : 'B';
+    this.hangUp(bridge, kept === 'A' ? 'B' : 'A');
+    const detached: DetachedLeg = {
+      dialog: kept === 'A' ? bridge.a.dialog : winner.dialog,
+      destination: kept === 'A' ? this.flowOf(bridge.a.source) : winner.destination,
+      sdp: bridge.media?.sdp[kept],
+      uas: kept === 'A',
+      ack: kept === 'B' ? winner.ack : undefined,
+    };
+    this.endBridge(bridge, 'transferred', undefined);
+    return detached;
   }
 
   // ---- CSTA DeflectCall (used by csta-interface.ts) -------------------------------------------

@@ -61,7 +61,8 @@ export interface ModelCall {
   /** The callee's connection (null until Delivered). */
   calleeState: LocalConnectionState;
   ended: boolean;
-  readonly control: CallControl;
+  /** Replaced when the call changes hands (a B2BUA call taken over for a transfer). */
+  control: CallControl;
 }
 
 export interface CallModelEvents {

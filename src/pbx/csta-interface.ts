@@ -264,6 +264,12 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
           this.voice.b2bua.clearCall(call, 'caller');
         },
         deflect: (target) => this.voice.b2bua.deflect(call, target),
+        // the B2BUA hands over the leg that stays; the transfer then runs as a third-party call
+        singleStepTransfer: (device, target, accepted) => {
+          const kept = this.voice.b2bua.detach(call, device === caller ? 'callee' : 'caller');
+          if (kept === undefined) return false;
+          return this.thirdParty!.adoptForTransfer(model, kept, device, target, accepted);
+        },
         hold: (device, held) =>
           this.voice.b2bua.setHold(call, device === caller ? 'caller' : 'callee', held, (ok) => {
             if (!ok) this.log.warn(`csta: ${held ? 'hold' : 'retrieve'} of ${device} failed in SIP`);
@@ -281,6 +287,8 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
     });
     call.once('released', (cause) => {
       this.b2buaCalls.delete(call);
+      // handed over to the third-party side (single-step transfer): the CSTA call goes on
+      if (cause === 'transferred') return;
       const end = endOf(cause, clearedBy, calleeRegistered, model);
       this.model.end(
         model,

@@ -16,8 +16,8 @@ import type {
   ServerTransaction,
 } from '../sip/transaction.ts';
 import type { Endpoint } from '../sip/transport.ts';
-import { withDirection } from './b2bua.ts';
-import type { CallEnd, CallModel, ModelCall } from './call-model.ts';
+import { type DetachedLeg, withDirection } from './b2bua.ts';
+import type { CallControl, CallEnd, CallModel, ModelCall } from './call-model.ts';
 import type { Binding, Registrar } from './registrar.ts';
 import type { UserDirectory } from './users.ts';
 
@@ -43,6 +43,8 @@ interface Leg {
   cancelWanted: boolean;
   dialog?: Dialog;
   ack?: SipRequest;
+  /** A caller's leg taken over from the B2BUA: we are its UAS, so no ACK of ours. */
+  uas?: boolean;
 }
 
 interface ThirdPartyCall {
@@ -126,18 +128,7 @@ export class ThirdPartyCalls {
     const model = this.model.create(
       caller,
       callee,
-      {
-        clearConnection: (device) => holder.call && this.clearConnection(holder.call, device),
-        clearCall: () => holder.call && this.clearConnection(holder.call, caller, 'cleared'),
-        hold: (device, held) => holder.call !== undefined && this.setHold(holder.call, device, held),
-        singleStepTransfer: (device, target, accepted) =>
-          holder.call !== undefined && this.singleStepTransfer(holder.call, device, target, accepted),
-        deflect: (target) => holder.call !== undefined && this.deflect(holder.call, target),
-        consult: (device, target, accepted) =>
-          holder.call !== undefined && this.consult(holder.call, device, target, accepted),
-        transfer: (device, active, accepted) =>
-          holder.call !== undefined && this.transfer(holder.call, device, active, accepted),
-      },
+      this.controlFor(holder, caller),
       routing.divertedFrom === undefined
         ? undefined
         : { from: routing.divertedFrom, cause: 'callForwardImmediate' },
@@ -147,6 +138,67 @@ export class ThirdPartyCalls {
     const call = partial as ThirdPartyCall;
     holder.call = call;
     return call;
+  }
+
+  /**
+   * SingleStepTransferCall on a phone-dialled call: the B2BUA has handed over the leg that stays
+   * (`kept`); from here on the call is one of ours, and the transfer goes on as for a MakeCall call.
+   */
+  adoptForTransfer(
+    model: ModelCall,
+    kept: DetachedLeg,
+    transferring: string,
+    target: string,
+    accepted: () => void,
+  ): boolean {
+    const binding = this.newestBinding(target);
+    const stayingDevice = transferring === model.caller ? model.callee : model.caller;
+    if (binding === undefined) return false;
+    const holder: { call?: ThirdPartyCall } = {};
+    const staying = {
+      device: stayingDevice,
+      destination: kept.destination,
+      state: 'answered',
+      gotProvisional: true,
+      cancelWanted: false,
+      dialog: kept.dialog,
+      uas: kept.uas,
+      ...(kept.ack === undefined ? {} : { ack: kept.ack }),
+    } as Leg;
+    const call: ThirdPartyCall = { model, a: staying, ended: false };
+    if (kept.sdp !== undefined) call.offer = kept.sdp;
+    holder.call = call;
+    model.control = this.controlFor(holder, stayingDevice);
+    this.calls.add(call);
+    this.dialogs.set(dialogId(kept.dialog.callId, kept.dialog.localTag, kept.dialog.remoteTag), {
+      call,
+      leg: staying,
+    });
+    accepted();
+    this.model.transferred(model, transferring, target);
+    call.b = this.invite(call, 'C', binding, target, stayingDevice, undefined, []);
+    this.arm(call, () => {
+      const c = call.b!;
+      this.cancelLeg(c);
+      this.ackAndBye(call.a);
+      this.finish(call, c.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
+    });
+    return true;
+  }
+
+  private controlFor(holder: { call?: ThirdPartyCall }, caller: string): CallControl {
+    return {
+      clearConnection: (device) => holder.call && this.clearConnection(holder.call, device),
+      clearCall: () => holder.call && this.clearConnection(holder.call, caller, 'cleared'),
+      hold: (device, held) => holder.call !== undefined && this.setHold(holder.call, device, held),
+      singleStepTransfer: (device, target, accepted) =>
+        holder.call !== undefined && this.singleStepTransfer(holder.call, device, target, accepted),
+      deflect: (target) => holder.call !== undefined && this.deflect(holder.call, target),
+      consult: (device, target, accepted) =>
+        holder.call !== undefined && this.consult(holder.call, device, target, accepted),
+      transfer: (device, active, accepted) =>
+        holder.call !== undefined && this.transfer(holder.call, device, active, accepted),
+    };
   }
 
   /** ServiceInitiated, then the INVITE to the calling phone. */
@@ -424,7 +476,7 @@ export class ThirdPartyCalls {
   private ackAndBye(leg: Leg): void {
     const dialog = leg.dialog;
     if (dialog === undefined || leg.state === 'gone') return;
-    if (leg.ack === undefined) {
+    if (leg.ack === undefined && leg.uas !== true) {
       leg.ack = dialog.createRequest('ACK', leg.request.cseq.seq);
       this.stack.sendStateless(this.copyAck(leg.ack), leg.destination).catch(() => undefined);
     }

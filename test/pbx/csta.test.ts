@@ -1082,23 +1082,82 @@ describe('CSTA interface: single-step transfer (csta.md §5.5)', () => {
     await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
   });
 
-  it('B2BUA calls refuse SingleStepTransferCall', async () => {
-    bob.mode = 'answer';
-    assert.equal((await alice.call('1002').done).status, 200);
-    const [delivered] = await client.expect(monB, [
-      'Delivered(1002) alerting newCall',
-      'Established(1002) connected newCall',
-    ]);
-    assert.equal(
-      await client.refusal({
+  for (const transferring of ['1001', '1002'] as const) {
+    it(`SingleStepTransferCall on a phone-dialled call by ${transferring === '1001' ? 'the caller' : 'the callee'}`, async () => {
+      const dave = await phone('1004', 'dave-secret');
+      dave.mode = 'answer';
+      bob.mode = 'answer';
+      assert.equal((await alice.call('1002').done).status, 200);
+      const [delivered] = await client.expect(monB, [
+        'Delivered(1002) alerting newCall',
+        'Established(1002) connected newCall',
+      ]);
+      const callID = callIdOf(delivered!)!;
+      const [leaving, staying] = transferring === '1001' ? [alice, bob] : [bob, alice];
+      const bye = waitEvent(leaving, 'bye', 3000);
+      const daveRings = waitEvent<SipRequest>(dave, 'incoming', 3000);
+      const media = waitEvent<SipRequest>(staying, 'reinvite', 3000);
+      const daveAck = waitEvent<SipRequest>(dave, 'ack', 3000);
+      await client.link.request({
         name: 'SingleStepTransferCall',
-        activeCall: { callID: callIdOf(delivered!)!, deviceID: '1001' },
-        transferredTo: '1003',
-      }),
-      'operation/requestIncompatibleWithConnection',
-    );
-    await alice.hangup();
-  });
+        activeCall: { callID, deviceID: transferring },
+        transferredTo: '1004',
+      });
+      await bye;
+      assert.equal((await daveRings)[0]!.body.length, 0);
+      assert.match((await media)[0]!.body.toString(), /m=audio 31000/, "the target's offer");
+      assert.match(
+        (await daveAck)[0]!.body.toString(),
+        /m=audio 40000/,
+        'the answer of the phone that stays',
+      );
+      const stayingExt = transferring === '1001' ? '1002' : '1001';
+      const monStaying = transferring === '1001' ? monB : monA;
+      await waitUntil(
+        () =>
+          client
+            .eventsOf(monStaying)
+            .some(
+              (e) =>
+                e.name === 'EstablishedEvent' &&
+                callIdOf(e) === callID &&
+                (e as { answeringDevice?: { deviceIdentifier?: string } }).answeringDevice
+                  ?.deviceIdentifier === '1004',
+            ),
+        3000,
+        'established with 1004',
+      );
+      const tail = client
+        .eventsOf(monStaying)
+        .slice(-3)
+        .map((e) => e.name);
+      assert.deepEqual(tail, ['TransferedEvent', 'DeliveredEvent', 'EstablishedEvent']);
+      const leavingEvents = client.eventsOf(transferring === '1001' ? monA : monB);
+      assert.equal(leavingEvents.at(-1)?.name, 'TransferedEvent');
+      assert.equal((leavingEvents.at(-1) as { localConnectionInfo?: string }).localConnectionInfo, 'null');
+      const daveBye = waitEvent(dave, 'bye', 3000);
+      await staying.hangup();
+      await daveBye;
+      await idle();
+      const before =
+        transferring === '1001'
+          ? ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall']
+          : [
+              'ServiceInitiated(1001) initiated newCall',
+              'Originated(1001) connected newCall',
+              'Delivered(1002) connected newCall',
+              'Established(1002) connected newCall',
+            ];
+      await client.expect(monStaying, [
+        ...before,
+        `Transfered(${transferring}) connected singleStepTransfer`,
+        'Delivered(1004) connected singleStepTransfer',
+        'Established(1004) connected singleStepTransfer',
+        `ConnectionCleared(${stayingExt}) null normalClearing`,
+      ]);
+      assert.equal((await dave.register(0)).status, 200);
+    });
+  }
 });
 
 describe('CSTA interface: clearing calls that are still ringing', () => {
