@@ -92,6 +92,17 @@ export interface RouteDecision {
   reason?: string;
 }
 
+/** A leg taken out of a bridge by detach(). */
+export interface DetachedLeg {
+  dialog: Dialog;
+  destination: Endpoint | undefined;
+  /** The phone's latest SDP. */
+  sdp: { type: string; body: Buffer } | undefined;
+  /** True for the caller's leg (we are its UAS: no ACK of ours to repeat). */
+  uas: boolean;
+  ack: SipRequest | undefined;
+}
+
 export interface B2buaEvents {
   call: [call: Call];
   /** A party put the call on hold (sendonly/inactive offer) or took it off hold (csta-interface.ts). */
@@ -112,6 +123,11 @@ export class B2bua extends EventEmitter<B2buaEvents> {
   private readonly options: Required<B2buaOptions>;
   private readonly dialogs = new Map<string, { bridge: Bridge; side: 'A' | 'B' }>();
   private readonly bridges = new Set<Bridge>();
+  /**
+   * Optional hook for forwarding on busy / no answer (csta-interface.ts): true when it sent the call
+   * elsewhere (with deflect()), so the call goes on instead of ending.
+   */
+  redirect: ((call: Call, reason: 'busy' | 'no-answer') => boolean) | undefined;
   /** Optional routing hook (csta-interface.ts: DND and immediate forwarding). */
   route: ((caller: string, callee: string) => RouteDecision | undefined) | undefined;
 
@@ -308,7 +324,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     } else leg.dialog.confirm(response);
     const dialog = leg.dialog;
     const ack = dialog.createRequest('ACK', leg.request.cseq.seq);
-    if (bridge.ended || bridge.winner !== undefined) {
+    if (bridge.ended || bridge.winner !== undefined || leg.cancelWanted) {
       // a second fork or a call already over: ACK, then hang up that leg
       leg.state = 'cancelled';
       leg.ack = ack;
@@ -363,6 +379,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
       final = 404;
       cause = 'not-found';
     }
+    if (cause === 'busy' && this.redirect?.(bridge.call, 'busy') === true) return;
     this.endBridge(bridge, cause, final);
     bridge.a.tx.respond(createResponse(bridge.a.request, final, undefined, bridge.a.toTag));
   }
@@ -379,6 +396,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
 
   private ringTimeout(bridge: Bridge): void {
     if (bridge.ended || bridge.winner !== undefined) return;
+    if (this.redirect?.(bridge.call, 'no-answer') === true) return;
     for (const f of bridge.forks) this.cancelFork(f);
     this.endBridge(bridge, 'no-answer', 480);
     bridge.a.tx.respond(
@@ -742,6 +760,63 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     );
   }
 
+  // ---- CSTA transfers of phone-dialled calls (used by csta-interface.ts) --------------------------
+
+  /**
+   * Takes one answered leg out of the B2BUA (for a single-step transfer): the other phone gets a BYE,
+   * the call is released with cause 'transferred', and the kept dialog is returned so that the CSTA
+   * side can re-INVITE it. Undefined when the call is not in a quiet answered state.
+   */
+  detach(call: Call, keep: 'caller' | 'callee'): DetachedLeg | undefined {
+    const bridge = [...this.bridges].find((b) => b.call === call);
+    const winner = bridge?.winner;
+    if (bridge === undefined || bridge.ended || winner?.dialog === undefined) return undefined;
+    if (bridge.a.dialog === undefined || bridge.a.okRetransmit !== undefined) return undefined;
+    if (bridge.ackToB !== undefined || bridge.reinvite !== undefined || bridge.media?.busy) return undefined;
+    const kept: 'A' | 'B' = keep === 'caller' ? 'A' : 'B';
+    this.hangUp(bridge, kept === 'A' ? 'B' : 'A');
+    const detached: DetachedLeg = {
+      dialog: kept === 'A' ? bridge.a.dialog : winner.dialog,
+      destination: kept === 'A' ? this.flowOf(bridge.a.source) : winner.destination,
+      sdp: bridge.media?.sdp[kept],
+      uas: kept === 'A',
+      ack: kept === 'B' ? winner.ack : undefined,
+    };
+    this.endBridge(bridge, 'transferred', undefined);
+    return detached;
+  }
+
+  // ---- CSTA DeflectCall (used by csta-interface.ts) -------------------------------------------
+
+  /**
+   * Sends a call that is still ringing to another extension: the current forks are cancelled and the
+   * target's registered contacts are rung instead (the caller's transaction stays as it is).
+   * False when the call is answered or over, or the target has no registration.
+   */
+  deflect(call: Call, target: string): boolean {
+    const bridge = [...this.bridges].find((b) => b.call === call);
+    if (bridge === undefined || bridge.ended || bridge.winner !== undefined) return false;
+    const to = this.users.findUser(target);
+    const caller = this.users.findUser(call.callerExtension);
+    const bindings = to === undefined ? [] : this.registrar.lookup(to.extension);
+    if (to === undefined || caller === undefined || bindings.length === 0) return false;
+    // the old forks leave the bridge: their late failures must not decide the caller's final status
+    for (const f of bridge.forks) this.cancelFork(f);
+    bridge.forks = [];
+    const callId = newCallId(this.stack.advertisedHost);
+    const fromTag = newTag();
+    const maxForwards = (bridge.a.request.maxForwards ?? 70) - 1;
+    for (const binding of bindings) this.fork(bridge, binding, caller, to, callId, fromTag, maxForwards);
+    // the new destination gets a full ring time
+    if (bridge.ringTimer !== undefined) clearTimeout(bridge.ringTimer);
+    bridge.ringTimer = setTimeout(
+      () => this.safely(() => this.ringTimeout(bridge)),
+      this.options.ringTimeoutMs,
+    );
+    bridge.ringTimer.unref?.();
+    return true;
+  }
+
   /** Ends every call (shutdown): BYE to connected legs, 503 to callers still ringing. */
   close(): void {
     for (const bridge of [...this.bridges]) {
@@ -758,7 +833,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
 }
 
 /** The SDP with every media direction replaced by `direction` and the o= session version raised. */
-function withDirection(
+export function withDirection(
   sdp: { type: string; body: Buffer },
   direction: 'sendonly' | 'inactive' | 'sendrecv',
   bump: number,

@@ -18,6 +18,17 @@ export interface CallControl {
    * now. Absent when the call kind has no hold.
    */
   hold?(device: string, held: boolean): boolean;
+  /** Sends the ringing call to `target` instead; false when the SIP side cannot. */
+  deflect?(target: string): boolean;
+  /**
+   * Single-step transfer of an answered call by `device` to `target`; `accepted` runs before any
+   * event (for the response). False when the SIP side cannot.
+   */
+  singleStepTransfer?(device: string, target: string, accepted: () => void): boolean;
+  /** ConsultationCall: hold this call for `device` and call `target`; `accepted` gets the new call. */
+  consult?(device: string, target: string, accepted: (consultation: ModelCall) => void): boolean;
+  /** TransferCall: `device` joins this held call's other party with `active`'s other party. */
+  transfer?(device: string, active: ModelCall, accepted: () => void): boolean;
 }
 
 /** How a call ended, seen from the connections (csta.md §5.1, §5.3). */
@@ -37,18 +48,21 @@ export type CallEnd =
 
 export interface ModelCall {
   readonly id: string;
-  readonly caller: string;
-  readonly callee: string;
+  caller: string;
+  callee: string;
   /** The device the caller dialled: the callee, or the device that forwarded the call to it. */
-  readonly called: string;
+  called: string;
   /** Why the call reached `callee` instead of `called` (callForwardImmediate, …). */
-  readonly redirectCause: EventCause | undefined;
+  redirectCause: EventCause | undefined;
+  /** The device that last sent the call on (lastRedirectionDevice); `called` when unset. */
+  redirectedBy?: string | undefined;
   /** The caller's connection (initiated, connected, fail, null). */
   callerState: LocalConnectionState;
   /** The callee's connection (null until Delivered). */
   calleeState: LocalConnectionState;
   ended: boolean;
-  readonly control: CallControl;
+  /** Replaced when the call changes hands (a B2BUA call taken over for a transfer). */
+  control: CallControl;
 }
 
 export interface CallModelEvents {
@@ -108,7 +122,7 @@ export class CallModel extends EventEmitter<CallModelEvents> {
   }
 
   /** The caller goes off-hook (cause newCall) or is being rung for a MakeCall (cause makeCall). */
-  initiated(call: ModelCall, cause: 'newCall' | 'makeCall'): void {
+  initiated(call: ModelCall, cause: 'newCall' | 'makeCall' | 'consultation'): void {
     if (call.ended || call.callerState !== 'null') return;
     call.callerState = 'initiated';
     this.send(call.caller, {
@@ -181,8 +195,119 @@ export class CallModel extends EventEmitter<CallModelEvents> {
     }));
   }
 
+  /**
+   * The call goes from its callee to `target` (DeflectCall, forwarding on busy or no answer; csta.md
+   * §5.6, §5.7): Diverted to the callee, which leaves the call, then Delivered to the caller and the
+   * new callee.
+   */
+  redirected(call: ModelCall, target: string, cause: EventCause): void {
+    if (call.ended || (call.calleeState !== 'alerting' && call.calleeState !== 'null')) return;
+    const from = call.callee;
+    this.send(from, {
+      name: 'DivertedEvent',
+      monitorCrossRefID: MON,
+      connection: { callID: call.id, deviceID: from },
+      divertingDevice: dev(from),
+      newDestination: dev(target),
+      callingDevice: dev(call.caller),
+      calledDevice: dev(call.called),
+      lastRedirectionDevice: NOT_REQUIRED,
+      localConnectionInfo: 'null',
+      cause,
+    });
+    call.called = from;
+    call.callee = target;
+    call.redirectCause = cause;
+    call.calleeState = 'null';
+    this.delivered(call);
+  }
+
+  /**
+   * `transferring` left the answered call and `target` is being rung in its place (single-step
+   * transfer, csta.md §5.5): Transfered to both parties (null for the one leaving); the party that
+   * stays becomes the caller of the call, and Delivered/Established follow as the target rings.
+   */
+  transferred(call: ModelCall, transferring: string, target: string): void {
+    if (call.ended) return;
+    const staying = transferring === call.caller ? call.callee : call.caller;
+    const stayingState = this.stateOf(call, staying) ?? 'connected';
+    this.setState(call, transferring, 'null');
+    this.toParties(
+      call,
+      (lci) => ({
+        name: 'TransferedEvent',
+        monitorCrossRefID: MON,
+        primaryOldCall: { callID: call.id, deviceID: transferring },
+        transferringDevice: dev(transferring),
+        transferredToDevice: dev(target),
+        transferredConnections: [
+          {
+            newConnection: { callID: call.id, deviceID: staying },
+            oldConnection: { callID: call.id, deviceID: staying },
+          },
+          { newConnection: { callID: call.id, deviceID: target } },
+        ],
+        localConnectionInfo: lci,
+        cause: 'singleStepTransfer',
+      }),
+      transferring,
+    );
+    call.caller = staying;
+    call.callerState = stayingState;
+    call.callee = target;
+    call.calleeState = 'null';
+    call.called = target;
+    call.redirectCause = 'singleStepTransfer';
+    call.redirectedBy = transferring;
+  }
+
+  /**
+   * TransferCall (csta.md §5.5): `transferring` leaves `held` and `active`; `joining` (the other party
+   * of `active`) takes its place in `held`, which keeps its callID. Transfered goes to all three (null
+   * for the transferring device); `active` ends without events of its own.
+   */
+  transferredInto(held: ModelCall, active: ModelCall, transferring: string, joining: string): void {
+    if (held.ended || active.ended) return;
+    const staying = transferring === held.caller ? held.callee : held.caller;
+    const message = (lci: LocalConnectionState): CstaMessage => ({
+      name: 'TransferedEvent',
+      monitorCrossRefID: MON,
+      primaryOldCall: { callID: held.id, deviceID: transferring },
+      secondaryOldCall: { callID: active.id, deviceID: transferring },
+      transferringDevice: dev(transferring),
+      transferredToDevice: dev(joining),
+      transferredConnections: [
+        {
+          newConnection: { callID: held.id, deviceID: staying },
+          oldConnection: { callID: held.id, deviceID: staying },
+        },
+        {
+          newConnection: { callID: held.id, deviceID: joining },
+          oldConnection: { callID: active.id, deviceID: joining },
+        },
+      ],
+      localConnectionInfo: lci,
+      cause: 'transfer',
+    });
+    this.send(transferring, message('null'));
+    this.send(staying, message('connected'));
+    if (joining !== staying) this.send(joining, message('connected'));
+    if (transferring === held.caller) {
+      held.caller = joining;
+      held.callerState = 'connected';
+    } else {
+      held.callee = joining;
+      held.calleeState = 'connected';
+    }
+    if (held.callerState === 'hold') held.callerState = 'connected';
+    if (held.calleeState === 'hold') held.calleeState = 'connected';
+    active.ended = true;
+    this.calls.delete(active.id);
+    this.emit('ended', active);
+  }
+
   /** `device` put the call on hold: its connection goes to hold (csta.md §5.4). */
-  held(call: ModelCall, device: string): void {
+  held(call: ModelCall, device: string, cause: 'normal' | 'consultation' = 'normal'): void {
     if (call.ended || this.stateOf(call, device) !== 'connected') return;
     this.setState(call, device, 'hold');
     this.toParties(call, (lci) => ({
@@ -191,7 +316,7 @@ export class CallModel extends EventEmitter<CallModelEvents> {
       heldConnection: { callID: call.id, deviceID: device },
       holdingDevice: dev(device),
       localConnectionInfo: lci,
-      cause: 'normal',
+      cause,
     }));
   }
 
@@ -294,7 +419,8 @@ export class CallModel extends EventEmitter<CallModelEvents> {
     return {
       callingDevice: dev(call.caller),
       calledDevice: dev(call.called),
-      lastRedirectionDevice: call.redirectCause === undefined ? NOT_REQUIRED : { numberDialed: call.called },
+      lastRedirectionDevice:
+        call.redirectCause === undefined ? NOT_REQUIRED : { numberDialed: call.redirectedBy ?? call.called },
       cause: call.redirectCause ?? ('newCall' as const),
     };
   }

@@ -18,7 +18,9 @@ export type ReleaseCause =
   | 'rejected'
   | 'no-ack'
   | 'error'
-  | 'shutdown';
+  | 'shutdown'
+  /** The B2BUA handed the remaining leg to the CSTA interface (single-step transfer): not an end. */
+  | 'transferred';
 
 export interface CallEvents {
   state: [state: CallState, previous: CallState];

@@ -68,6 +68,9 @@ const FILTER_FLAG: Readonly<Record<string, string>> = {
   OutOfServiceEvent: 'outOfService',
 };
 
+const FORWARD_TYPES = ['forwardImmediate', 'forwardBusy', 'forwardNoAns'] as const;
+type ForwardType = (typeof FORWARD_TYPES)[number];
+
 class RequestError extends Error {
   readonly code: CstaErrorCode;
   constructor(code: CstaErrorCode) {
@@ -91,8 +94,8 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
   private readonly b2buaCalls = new Map<Call, ModelCall>();
   /** Devices with do-not-disturb on (in memory: lost when the voice server restarts). */
   private readonly dnd = new Set<string>();
-  /** Immediate forwarding: device → destination (in memory). */
-  private readonly forwardImmediate = new Map<string, string>();
+  /** Forwarding per device and type → destination (in memory). */
+  private readonly forwarding = new Map<string, Map<ForwardType, string>>();
   private monitorCounter = 0;
   private address: AddressInfo | undefined;
   private readonly unsubscribe: Array<() => void> = [];
@@ -147,6 +150,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
       else this.model.retrieved(model, device);
     };
     b2bua.on('hold', onHold);
+    b2bua.redirect = (call, reason) => this.forwardOnFailure(call, reason);
     b2bua.route = (caller, callee) => {
       const r = this.route(caller, callee);
       if (r.divertedFrom === undefined && r.refuse === undefined) return undefined;
@@ -159,6 +163,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
       stack.handlers = previous;
       b2bua.route = undefined;
       b2bua.off('hold', onHold);
+      b2bua.redirect = undefined;
     });
 
     const onEvent = (device: string, message: CstaMessage) => this.deliver(device, message);
@@ -258,6 +263,13 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
           clearedBy = 'all';
           this.voice.b2bua.clearCall(call, 'caller');
         },
+        deflect: (target) => this.voice.b2bua.deflect(call, target),
+        // the B2BUA hands over the leg that stays; the transfer then runs as a third-party call
+        singleStepTransfer: (device, target, accepted) => {
+          const kept = this.voice.b2bua.detach(call, device === caller ? 'callee' : 'caller');
+          if (kept === undefined) return false;
+          return this.thirdParty!.adoptForTransfer(model, kept, device, target, accepted);
+        },
         hold: (device, held) =>
           this.voice.b2bua.setHold(call, device === caller ? 'caller' : 'callee', held, (ok) => {
             if (!ok) this.log.warn(`csta: ${held ? 'hold' : 'retrieve'} of ${device} failed in SIP`);
@@ -275,12 +287,29 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
     });
     call.once('released', (cause) => {
       this.b2buaCalls.delete(call);
+      // handed over to the third-party side (single-step transfer): the CSTA call goes on
+      if (cause === 'transferred') return;
       const end = endOf(cause, clearedBy, calleeRegistered, model);
       this.model.end(
         model,
         calleeDnd && typeof end === 'object' && end.failed === 'busy' ? { failed: 'doNotDisturb' } : end,
       );
     });
+  }
+
+  /**
+   * Forwarding on busy / no answer for a B2BUA call: one hop only (a call already redirected ends
+   * normally), never to the caller or back to the callee, only to a registered destination.
+   */
+  private forwardOnFailure(call: Call, reason: 'busy' | 'no-answer'): boolean {
+    const model = this.b2buaCalls.get(call);
+    if (model === undefined || model.redirectCause !== undefined) return false;
+    const type: ForwardType = reason === 'busy' ? 'forwardBusy' : 'forwardNoAns';
+    const target = this.forwarding.get(model.callee)?.get(type);
+    if (target === undefined || target === model.caller || target === model.callee) return false;
+    if (this.dnd.has(target) || !this.voice.b2bua.deflect(call, target)) return false;
+    this.model.redirected(model, target, reason === 'busy' ? 'callForwardBusy' : 'callForwardNoAnswer');
+    return true;
   }
 
   // ---- requests -------------------------------------------------------------------------------
@@ -416,6 +445,85 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
         request.reply(hold ? { name: 'HoldCallResponse' } : { name: 'RetrieveCallResponse' });
         return;
       }
+      case 'DeflectCall': {
+        const { call, device } = this.connectionOf(m.callToBeDiverted);
+        if (call.control.deflect === undefined)
+          throw failure({ operation: 'requestIncompatibleWithConnection' });
+        if (device !== call.callee || call.calleeState !== 'alerting')
+          throw failure({ stateIncompatibility: 'invalidConnectionState' });
+        const target = this.knownDevice(m.newDestination);
+        if (target === undefined || target === call.caller || target === call.callee)
+          throw failure({ operation: 'invalidDestinationDeviceID' });
+        if (this.voice.registrar.lookup(target).length === 0)
+          throw failure({ systemResourceAvailibility: 'deviceOutOfService' });
+        if (!call.control.deflect(target)) throw failure({ stateIncompatibility: 'invalidObjectState' });
+        request.reply({ name: 'DeflectCallResponse' });
+        this.model.redirected(call, target, 'redirected');
+        return;
+      }
+      case 'SingleStepTransferCall': {
+        const { call, device } = this.connectionOf(m.activeCall);
+        if (call.control.singleStepTransfer === undefined)
+          throw failure({ operation: 'requestIncompatibleWithConnection' });
+        if (call.callerState !== 'connected' || call.calleeState !== 'connected')
+          throw failure({ stateIncompatibility: 'invalidConnectionState' });
+        const target = this.knownDevice(m.transferredTo);
+        if (target === undefined || target === call.caller || target === call.callee)
+          throw failure({ operation: 'invalidDestinationDeviceID' });
+        if (this.voice.registrar.lookup(target).length === 0)
+          throw failure({ systemResourceAvailibility: 'deviceOutOfService' });
+        const accepted = () =>
+          request.reply({
+            name: 'SingleStepTransferCallResponse',
+            transferredCall: { callID: call.id, deviceID: target },
+          });
+        if (!call.control.singleStepTransfer(device, target, accepted))
+          throw failure({ stateIncompatibility: 'invalidObjectState' });
+        return;
+      }
+      case 'ConsultationCall': {
+        const { call, device } = this.connectionOf(m.existingCall);
+        if (call.control.consult === undefined)
+          throw failure({ operation: 'requestIncompatibleWithConnection' });
+        if (call.callerState !== 'connected' || call.calleeState !== 'connected')
+          throw failure({ stateIncompatibility: 'invalidConnectionState' });
+        const target = this.knownDevice(m.consultedDevice);
+        if (target === undefined || target === call.caller || target === call.callee)
+          throw failure({ operation: 'invalidDestinationDeviceID' });
+        if (this.voice.registrar.lookup(target).length === 0)
+          throw failure({ systemResourceAvailibility: 'deviceOutOfService' });
+        const accepted = (consultation: ModelCall) =>
+          request.reply({
+            name: 'ConsultationCallResponse',
+            initiatedCall: { callID: consultation.id, deviceID: device },
+          });
+        if (!call.control.consult(device, target, accepted))
+          throw failure({ stateIncompatibility: 'invalidObjectState' });
+        return;
+      }
+      case 'TransferCall': {
+        const held = this.connectionOf(m.heldCall);
+        const active = this.connectionOf(m.activeCall);
+        if (held.device !== active.device) throw failure({ operation: 'notSameDevice' });
+        if (held.call === active.call) throw failure({ operation: 'invalidCallID' });
+        if (held.call.control.transfer === undefined || active.call.control.transfer === undefined)
+          throw failure({ operation: 'requestIncompatibleWithConnection' });
+        const device = held.device;
+        const heldState = device === held.call.caller ? held.call.callerState : held.call.calleeState;
+        const activeOther = device === active.call.caller ? active.call.calleeState : active.call.callerState;
+        if (heldState !== 'hold') throw failure({ stateIncompatibility: 'invalidHeldConnectionState' });
+        if (activeOther !== 'connected')
+          throw failure({ stateIncompatibility: 'invalidActiveConnectionState' });
+        const joining = device === active.call.caller ? active.call.callee : active.call.caller;
+        const accepted = () =>
+          request.reply({
+            name: 'TransferCallResponse',
+            transferredCall: { callID: held.call.id, deviceID: joining },
+          });
+        if (!held.call.control.transfer(device, active.call, accepted))
+          throw failure({ stateIncompatibility: 'invalidObjectState' });
+        return;
+      }
       case 'SetDoNotDisturb': {
         const device = this.device(m.device);
         if (m.doNotDisturbOn) this.dnd.add(device);
@@ -436,39 +544,52 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
       }
       case 'SetForwarding': {
         const device = this.device(m.device);
-        const type = m.forwardingType ?? (m.activateForward ? undefined : 'forwardImmediate');
-        // only immediate forwarding is carried out; busy/no-answer/DND forwarding are not built
-        if (type !== 'forwardImmediate') throw failure({ operation: 'invalidForwardingType' });
-        let destination: string | undefined;
+        const type = m.forwardingType;
+        // immediate, busy and no-answer forwarding are carried out; the Int/Ext and DND kinds are not
+        if (type !== undefined && !(FORWARD_TYPES as readonly string[]).includes(type))
+          throw failure({ operation: 'invalidForwardingType' });
+        const table = this.forwarding.get(device) ?? new Map<ForwardType, string>();
+        let changed: Array<[ForwardType, string | undefined]>;
         if (m.activateForward) {
-          destination = this.knownDevice(m.forwardDN ?? '');
+          if (type === undefined) throw failure({ operation: 'invalidForwardingType' });
+          const destination = this.knownDevice(m.forwardDN ?? '');
           if (destination === undefined || destination === device)
             throw failure({ operation: 'invalidForwardingDestination' });
-          this.forwardImmediate.set(device, destination);
-        } else this.forwardImmediate.delete(device);
+          table.set(type as ForwardType, destination);
+          changed = [[type as ForwardType, destination]];
+        } else {
+          const off = type === undefined ? [...table.keys()] : [type as ForwardType];
+          for (const t of off) table.delete(t);
+          changed = (off.length > 0 ? off : ['forwardImmediate' as const]).map((t) => [t, undefined]);
+        }
+        if (table.size > 0) this.forwarding.set(device, table);
+        else this.forwarding.delete(device);
         request.reply({ name: 'SetForwardingResponse' });
-        this.deliver(device, {
-          name: 'ForwardingEvent',
-          monitorCrossRefID: '',
-          device: { deviceIdentifier: device },
-          forwardingType: 'forwardImmediate',
-          forwardStatus: m.activateForward,
-          ...(destination === undefined ? {} : { forwardTo: destination }),
-        });
+        for (const [forwardingType, forwardTo] of changed) {
+          this.deliver(device, {
+            name: 'ForwardingEvent',
+            monitorCrossRefID: '',
+            device: { deviceIdentifier: device },
+            forwardingType,
+            forwardStatus: m.activateForward,
+            ...(forwardTo === undefined ? {} : { forwardTo }),
+          });
+        }
         return;
       }
       case 'GetForwarding': {
         const device = this.device(m.device);
-        const to = this.forwardImmediate.get(device);
+        const table = this.forwarding.get(device);
         request.reply({
           name: 'GetForwardingResponse',
-          forwardingList: [
-            {
-              forwardingType: 'forwardImmediate',
+          forwardingList: FORWARD_TYPES.map((forwardingType) => {
+            const to = table?.get(forwardingType);
+            return {
+              forwardingType,
               forwardStatus: to !== undefined,
               ...(to === undefined ? {} : { forwardDN: to }),
-            },
-          ],
+            };
+          }),
         });
         return;
       }
@@ -549,7 +670,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
     caller: string,
     callee: string,
   ): { target: string; divertedFrom?: string; refuse?: 'doNotDisturb' } {
-    const forwardTo = this.forwardImmediate.get(callee);
+    const forwardTo = this.forwarding.get(callee)?.get('forwardImmediate');
     const target = forwardTo !== undefined && forwardTo !== caller ? forwardTo : callee;
     return {
       target,

@@ -16,7 +16,8 @@ import type {
   ServerTransaction,
 } from '../sip/transaction.ts';
 import type { Endpoint } from '../sip/transport.ts';
-import type { CallEnd, CallModel, ModelCall } from './call-model.ts';
+import { type DetachedLeg, withDirection } from './b2bua.ts';
+import type { CallControl, CallEnd, CallModel, ModelCall } from './call-model.ts';
 import type { Binding, Registrar } from './registrar.ts';
 import type { UserDirectory } from './users.ts';
 
@@ -42,6 +43,8 @@ interface Leg {
   cancelWanted: boolean;
   dialog?: Dialog;
   ack?: SipRequest;
+  /** A caller's leg taken over from the B2BUA: we are its UAS, so no ACK of ours. */
+  uas?: boolean;
 }
 
 interface ThirdPartyCall {
@@ -54,7 +57,14 @@ interface ThirdPartyCall {
   ended: boolean;
   /** The callee refuses every call (DND): Failed with this cause once the caller has answered. */
   refuse?: EventCause;
+  /** The callee's SDP answer (sent to the caller in its ACK). */
+  answer?: { type: string; body: Buffer };
+  /** Hold bookkeeping: a re-INVITE pair under way, o= version bump, who holds. */
+  holding?: { busy: boolean; bump: number; held: Set<string> } | undefined;
 }
+
+/** A = the calling phone, B = the called phone, C = a single-step transfer target (it becomes B). */
+type Side = 'A' | 'B' | 'C';
 
 const LOG_TU: ClientTransactionUser = { onResponse() {}, onTimeout() {}, onTransportError() {} };
 const MAX_RING_MS = 30_000;
@@ -66,7 +76,8 @@ export class ThirdPartyCalls {
   private readonly model: CallModel;
   private readonly domain: string;
   private readonly ringTimeoutMs: number;
-  private readonly dialogs = new Map<string, { call: ThirdPartyCall; side: 'A' | 'B' }>();
+  /** Our dialogs; which side a leg is on is read from the call (a transfer moves legs around). */
+  private readonly dialogs = new Map<string, { call: ThirdPartyCall; leg: Leg }>();
   private readonly calls = new Set<ThirdPartyCall>();
   private readonly lingering = new Set<ReturnType<typeof setTimeout>>();
 
@@ -101,31 +112,209 @@ export class ThirdPartyCalls {
     onCreated: (call: ModelCall) => void,
     routing: { divertedFrom?: string; refuse?: EventCause } = {},
   ): void {
-    const binding = this.newestBinding(caller);
-    if (binding === undefined) throw new Error(`${caller} is not registered`);
+    const call = this.prepare(caller, callee, routing);
+    onCreated(call.model);
+    this.start(call, autoOriginate, 'makeCall');
+  }
+
+  /** A call in the model and here, before any event or SIP message. */
+  private prepare(
+    caller: string,
+    callee: string,
+    routing: { divertedFrom?: string; refuse?: EventCause } = {},
+  ): ThirdPartyCall {
+    if (this.newestBinding(caller) === undefined) throw new Error(`${caller} is not registered`);
     const holder: { call?: ThirdPartyCall } = {};
     const model = this.model.create(
       caller,
       callee,
-      {
-        clearConnection: (device) => holder.call && this.clearConnection(holder.call, device),
-        clearCall: () => holder.call && this.clearConnection(holder.call, caller, 'cleared'),
-      },
+      this.controlFor(holder, caller),
       routing.divertedFrom === undefined
         ? undefined
         : { from: routing.divertedFrom, cause: 'callForwardImmediate' },
     );
-    onCreated(model);
-    const extra = autoOriginate === 'doNotPrompt' ? AUTO_ANSWER_HEADERS : [];
-    // The calling phone shows whom it is about to call.
     const partial: Partial<ThirdPartyCall> = { model, ended: false };
     if (routing.refuse !== undefined) partial.refuse = routing.refuse;
     const call = partial as ThirdPartyCall;
     holder.call = call;
+    return call;
+  }
+
+  /**
+   * SingleStepTransferCall on a phone-dialled call: the B2BUA has handed over the leg that stays
+   * (`kept`); from here on the call is one of ours, and the transfer goes on as for a MakeCall call.
+   */
+  adoptForTransfer(
+    model: ModelCall,
+    kept: DetachedLeg,
+    transferring: string,
+    target: string,
+    accepted: () => void,
+  ): boolean {
+    const binding = this.newestBinding(target);
+    const stayingDevice = transferring === model.caller ? model.callee : model.caller;
+    if (binding === undefined) return false;
+    const holder: { call?: ThirdPartyCall } = {};
+    const staying = {
+      device: stayingDevice,
+      destination: kept.destination,
+      state: 'answered',
+      gotProvisional: true,
+      cancelWanted: false,
+      dialog: kept.dialog,
+      uas: kept.uas,
+      ...(kept.ack === undefined ? {} : { ack: kept.ack }),
+    } as Leg;
+    const call: ThirdPartyCall = { model, a: staying, ended: false };
+    if (kept.sdp !== undefined) call.offer = kept.sdp;
+    holder.call = call;
+    model.control = this.controlFor(holder, stayingDevice);
     this.calls.add(call);
-    this.model.initiated(model, 'makeCall');
+    this.dialogs.set(dialogId(kept.dialog.callId, kept.dialog.localTag, kept.dialog.remoteTag), {
+      call,
+      leg: staying,
+    });
+    accepted();
+    this.model.transferred(model, transferring, target);
+    call.b = this.invite(call, 'C', binding, target, stayingDevice, undefined, []);
+    this.arm(call, () => {
+      const c = call.b!;
+      this.cancelLeg(c);
+      this.ackAndBye(call.a);
+      this.finish(call, c.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
+    });
+    return true;
+  }
+
+  private controlFor(holder: { call?: ThirdPartyCall }, caller: string): CallControl {
+    return {
+      clearConnection: (device) => holder.call && this.clearConnection(holder.call, device),
+      clearCall: () => holder.call && this.clearConnection(holder.call, caller, 'cleared'),
+      hold: (device, held) => holder.call !== undefined && this.setHold(holder.call, device, held),
+      singleStepTransfer: (device, target, accepted) =>
+        holder.call !== undefined && this.singleStepTransfer(holder.call, device, target, accepted),
+      deflect: (target) => holder.call !== undefined && this.deflect(holder.call, target),
+      consult: (device, target, accepted) =>
+        holder.call !== undefined && this.consult(holder.call, device, target, accepted),
+      transfer: (device, active, accepted) =>
+        holder.call !== undefined && this.transfer(holder.call, device, active, accepted),
+    };
+  }
+
+  /** ServiceInitiated, then the INVITE to the calling phone. */
+  private start(
+    call: ThirdPartyCall,
+    autoOriginate: 'prompt' | 'doNotPrompt',
+    cause: 'makeCall' | 'consultation',
+  ): void {
+    const { caller, callee } = call.model;
+    const binding = this.newestBinding(caller);
+    if (binding === undefined) {
+      this.model.end(call.model, 'cleared');
+      return;
+    }
+    const extra = autoOriginate === 'doNotPrompt' ? AUTO_ANSWER_HEADERS : [];
+    this.calls.add(call);
+    this.model.initiated(call.model, cause);
+    // The calling phone shows whom it is about to call.
     call.a = this.invite(call, 'A', binding, caller, callee, undefined, extra);
     this.arm(call, () => this.cancelLeg(call.a, () => this.finish(call, 'caller-not-answered')));
+  }
+
+  /**
+   * CSTA DeflectCall while the called phone rings: it is CANCELled and `target` is INVITEd with the
+   * caller's offer instead, with a full ring time.
+   */
+  private deflect(call: ThirdPartyCall, target: string): boolean {
+    const b = call.b;
+    const binding = this.newestBinding(target);
+    if (call.ended || b === undefined || binding === undefined || call.offer === undefined) return false;
+    if (b.state !== 'calling' && b.state !== 'early') return false;
+    this.cancelLeg(b);
+    call.b = this.invite(call, 'B', binding, target, call.model.caller, call.offer, []);
+    this.arm(call, () => {
+      const c = call.b!;
+      this.cancelLeg(c);
+      this.ackAndBye(call.a);
+      this.finish(call, c.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
+    });
+    return true;
+  }
+
+  /**
+   * CSTA ConsultationCall: `device` holds this call (cause consultation) and a second call from its
+   * phone (auto-answered, a second line) to `target` starts; `accepted` gets that call for the response.
+   */
+  private consult(
+    call: ThirdPartyCall,
+    device: string,
+    target: string,
+    accepted: (consultation: ModelCall) => void,
+  ): boolean {
+    if (this.newestBinding(device) === undefined || this.newestBinding(target) === undefined) return false;
+    const second = this.prepare(device, target);
+    const started = this.setHold(call, device, true, 'consultation', (ok) => {
+      if (ok) this.start(second, 'doNotPrompt', 'consultation');
+      else this.model.end(second.model, 'cleared');
+    });
+    if (!started) {
+      this.model.end(second.model, 'cleared');
+      return false;
+    }
+    accepted(second.model);
+    return true;
+  }
+
+  /**
+   * CSTA TransferCall: `device` leaves this (held) call and `active` (the consultation); the other
+   * party of `active` takes its place here, both remaining phones are re-INVITEd with each other's SDP
+   * and `active` ends without events of its own (csta.md §5.5).
+   */
+  private transfer(
+    held: ThirdPartyCall,
+    device: string,
+    activeModel: ModelCall,
+    accepted: () => void,
+  ): boolean {
+    const active = [...this.calls].find((c) => c.model === activeModel);
+    if (active === undefined || active === held || held.ended || active.ended) return false;
+    const hb = held.b;
+    const ab = active.b;
+    if (hb === undefined || ab === undefined) return false;
+    if ([held.a, hb, active.a, ab].some((l) => l.state !== 'answered')) return false;
+    if (held.holding?.busy || active.holding?.busy) return false;
+    const heldCallerLeaves = device === held.model.caller;
+    const activeCallerLeaves = device === active.model.caller;
+    const staying = heldCallerLeaves ? hb : held.a;
+    const joining = activeCallerLeaves ? ab : active.a;
+    const stayingSdp = heldCallerLeaves ? held.answer : held.offer;
+    const joiningSdp = activeCallerLeaves ? active.answer : active.offer;
+    if (stayingSdp === undefined || joiningSdp === undefined || joining.dialog === undefined) return false;
+    const joiningDevice = activeCallerLeaves ? active.model.callee : active.model.caller;
+    accepted();
+    this.ackAndBye(heldCallerLeaves ? held.a : hb);
+    this.ackAndBye(activeCallerLeaves ? active.a : ab);
+    // the consultation call ends here without events: its surviving party moves to the held call
+    active.ended = true;
+    if (active.timer !== undefined) clearTimeout(active.timer);
+    this.calls.delete(active);
+    this.model.transferredInto(held.model, active.model, device, joiningDevice);
+    if (heldCallerLeaves) {
+      held.a = joining;
+      held.offer = joiningSdp;
+    } else {
+      held.b = joining;
+      held.answer = joiningSdp;
+    }
+    this.dialogs.set(dialogId(joining.dialog.callId, joining.dialog.localTag, joining.dialog.remoteTag), {
+      call: held,
+      leg: joining,
+    });
+    const bump = (held.holding?.bump ?? 0) + (active.holding?.bump ?? 0) + 1;
+    held.holding = { busy: false, bump, held: new Set() };
+    this.reoffer(staying, withDirection(joiningSdp, 'sendrecv', bump), () => undefined);
+    this.reoffer(joining, withDirection(stayingSdp, 'sendrecv', bump), () => undefined);
+    return true;
   }
 
   private newestBinding(extension: string): Binding | undefined {
@@ -135,7 +324,7 @@ export class ThirdPartyCalls {
 
   private invite(
     call: ThirdPartyCall,
-    side: 'A' | 'B',
+    side: Side,
     binding: Binding,
     target: string,
     shownAs: string,
@@ -183,7 +372,7 @@ export class ThirdPartyCalls {
     }
   }
 
-  private onResponse(call: ThirdPartyCall, side: 'A' | 'B', leg: Leg, response: SipResponse): void {
+  private onResponse(call: ThirdPartyCall, side: Side, leg: Leg, response: SipResponse): void {
     const status = response.status;
     if (status < 200) {
       if (status === 100) return;
@@ -193,7 +382,7 @@ export class ThirdPartyCalls {
         return;
       }
       if (leg.state === 'calling') leg.state = 'early';
-      if (side === 'B' && !call.ended) this.model.delivered(call.model);
+      if (side !== 'A' && !call.ended) this.model.delivered(call.model);
       return;
     }
     if (status >= 300) {
@@ -207,7 +396,7 @@ export class ThirdPartyCalls {
       return;
     }
     leg.dialog = Dialog.asUac(leg.request, response);
-    this.dialogs.set(dialogId(leg.dialog.callId, leg.dialog.localTag, leg.dialog.remoteTag), { call, side });
+    this.dialogs.set(dialogId(leg.dialog.callId, leg.dialog.localTag, leg.dialog.remoteTag), { call, leg });
     if (call.ended || leg.state === 'cancelled' || leg.cancelWanted) {
       leg.state = 'answered';
       this.ackAndBye(leg);
@@ -216,7 +405,8 @@ export class ThirdPartyCalls {
     leg.state = 'answered';
     if (call.timer !== undefined) clearTimeout(call.timer);
     if (side === 'A') this.callerAnswered(call, response);
-    else this.calleeAnswered(call, response);
+    else if (side === 'B') this.calleeAnswered(call, response);
+    else this.transferTargetAnswered(call, response);
   }
 
   private callerAnswered(call: ThirdPartyCall, response: SipResponse): void {
@@ -259,12 +449,13 @@ export class ThirdPartyCalls {
     if (type !== undefined && response.body.length > 0) {
       a.ack.set('Content-Type', type);
       a.ack.body = response.body;
+      call.answer = { type, body: response.body };
     }
     this.stack.sendStateless(this.copyAck(a.ack), a.destination).catch(() => undefined);
     this.model.established(call.model);
   }
 
-  private onFailure(call: ThirdPartyCall, side: 'A' | 'B', leg: Leg, status: number): void {
+  private onFailure(call: ThirdPartyCall, side: Side, leg: Leg, status: number): void {
     if (leg.state === 'answered' || leg.state === 'failed' || leg.state === 'gone') return;
     const wasCancelled = leg.state === 'cancelled' || leg.cancelWanted;
     leg.state = 'failed';
@@ -285,7 +476,7 @@ export class ThirdPartyCalls {
   private ackAndBye(leg: Leg): void {
     const dialog = leg.dialog;
     if (dialog === undefined || leg.state === 'gone') return;
-    if (leg.ack === undefined) {
+    if (leg.ack === undefined && leg.uas !== true) {
       leg.ack = dialog.createRequest('ACK', leg.request.cseq.seq);
       this.stack.sendStateless(this.copyAck(leg.ack), leg.destination).catch(() => undefined);
     }
@@ -307,11 +498,185 @@ export class ThirdPartyCalls {
     then?.();
   }
 
+  /**
+   * CSTA HoldCall/RetrieveCall: re-INVITE the other phone with the holder's SDP made sendonly and the
+   * holder with the other's SDP made inactive (sendrecv both to retrieve); Held/Retrieved follow once
+   * both answered 2xx.
+   */
+  private setHold(
+    call: ThirdPartyCall,
+    device: string,
+    held: boolean,
+    cause: 'normal' | 'consultation' = 'normal',
+    then?: (ok: boolean) => void,
+  ): boolean {
+    const a = call.a;
+    const b = call.b;
+    if (call.ended || b === undefined || a.state !== 'answered' || b.state !== 'answered') return false;
+    if (call.offer === undefined || call.answer === undefined) return false;
+    call.holding ??= { busy: false, bump: 0, held: new Set() };
+    const h = call.holding;
+    if (h.busy) return false;
+    h.busy = true;
+    h.bump++;
+    const callerHolds = device === call.model.caller;
+    const holderSdp = callerHolds ? call.offer : call.answer;
+    const otherSdp = callerHolds ? call.answer : call.offer;
+    let pending = 2;
+    let allOk = true;
+    const finish = (ok: boolean) => {
+      allOk &&= ok;
+      if (--pending > 0) return;
+      h.busy = false;
+      if (allOk && !call.ended && h.held.has(device) !== held) {
+        if (held) {
+          h.held.add(device);
+          this.model.held(call.model, device, cause);
+        } else {
+          h.held.delete(device);
+          this.model.retrieved(call.model, device);
+        }
+      }
+      then?.(allOk && !call.ended);
+    };
+    const [holderLeg, otherLeg] = callerHolds ? [a, b] : [b, a];
+    this.reoffer(otherLeg, withDirection(holderSdp, held ? 'sendonly' : 'sendrecv', h.bump), finish);
+    this.reoffer(holderLeg, withDirection(otherSdp, held ? 'inactive' : 'sendrecv', h.bump), finish);
+    return true;
+  }
+
+  private reoffer(leg: Leg, offer: { type: string; body: Buffer }, done: (ok: boolean) => void): void {
+    const dialog = leg.dialog;
+    if (dialog === undefined) {
+      done(false);
+      return;
+    }
+    const invite = dialog.createRequest('INVITE');
+    invite.set('Content-Type', offer.type);
+    invite.body = offer.body;
+    let answered = false;
+    const settle = (ok: boolean) => {
+      if (answered) return;
+      answered = true;
+      done(ok);
+    };
+    this.stack.sendRequest(
+      invite,
+      {
+        onResponse: (response) =>
+          this.safely(() => {
+            if (response.status < 200) return;
+            if (response.status < 300)
+              this.stack
+                .sendStateless(dialog.createRequest('ACK', invite.cseq.seq), leg.destination)
+                .catch(() => undefined);
+            settle(response.status < 300);
+          }),
+        onTimeout: () => this.safely(() => settle(false)),
+        onTransportError: () => this.safely(() => settle(false)),
+      },
+      leg.destination,
+    );
+  }
+
+  /**
+   * CSTA SingleStepTransferCall: `transferring` leaves an answered call and `target` is rung in its
+   * place (RFC 3725 style: offerless INVITE to the target, its offer re-offered to the party that
+   * stays, whose answer goes into the target's ACK). False when the call is not answered or busy.
+   */
+  private singleStepTransfer(
+    call: ThirdPartyCall,
+    transferring: string,
+    target: string,
+    accepted: () => void,
+  ): boolean {
+    const model = call.model;
+    const binding = this.newestBinding(target);
+    if (call.ended || binding === undefined) return false;
+    const b = call.b;
+    if (b === undefined || call.a.state !== 'answered' || b.state !== 'answered' || call.holding?.busy)
+      return false;
+    const callerLeaves = transferring === model.caller;
+    const leaving = callerLeaves ? call.a : b;
+    const staying = callerLeaves ? b : call.a;
+    const stayingDevice = callerLeaves ? model.callee : model.caller;
+    accepted();
+    this.ackAndBye(leaving);
+    this.model.transferred(model, transferring, target);
+    call.a = staying;
+    call.b = this.invite(call, 'C', binding, target, stayingDevice, undefined, []);
+    call.holding = undefined;
+    this.arm(call, () => {
+      const c = call.b!;
+      this.cancelLeg(c);
+      this.ackAndBye(call.a);
+      this.finish(call, c.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
+    });
+    return true;
+  }
+
+  /** The transfer target answered with its offer: re-offer it to the staying party, then ACK both. */
+  private transferTargetAnswered(call: ThirdPartyCall, response: SipResponse): void {
+    const target = call.b!;
+    const staying = call.a;
+    const type = response.get('Content-Type');
+    if (response.body.length === 0 || type === undefined || staying.dialog === undefined) {
+      this.ackAndBye(target);
+      this.ackAndBye(staying);
+      this.finish(call, 'cleared');
+      return;
+    }
+    const offer = { type, body: response.body };
+    const invite = staying.dialog.createRequest('INVITE');
+    invite.set('Content-Type', offer.type);
+    invite.body = offer.body;
+    const dialog = staying.dialog;
+    let settled = false;
+    const fail = () => {
+      if (settled) return;
+      settled = true;
+      this.ackAndBye(target);
+      this.ackAndBye(staying);
+      this.finish(call, 'cleared');
+    };
+    this.stack.sendRequest(
+      invite,
+      {
+        onResponse: (r) =>
+          this.safely(() => {
+            if (r.status < 200 || settled) return;
+            if (r.status >= 300) {
+              fail();
+              return;
+            }
+            settled = true;
+            this.stack
+              .sendStateless(dialog.createRequest('ACK', invite.cseq.seq), staying.destination)
+              .catch(() => undefined);
+            target.ack = target.dialog!.createRequest('ACK', target.request.cseq.seq);
+            const answerType = r.get('Content-Type');
+            if (answerType !== undefined && r.body.length > 0) {
+              target.ack.set('Content-Type', answerType);
+              target.ack.body = r.body;
+              call.offer = { type: answerType, body: r.body };
+            }
+            call.answer = offer;
+            this.stack.sendStateless(this.copyAck(target.ack), target.destination).catch(() => undefined);
+            if (!call.ended) this.model.established(call.model);
+          }),
+        onTimeout: () => this.safely(fail),
+        onTransportError: () => this.safely(fail),
+      },
+      staying.destination,
+    );
+  }
+
   /** ClearConnection / ClearCall from CSTA. */
   private clearConnection(call: ThirdPartyCall, device: string, how?: CallEnd): void {
     if (call.ended) return;
     const callerSide = device === call.model.caller;
-    this.cancelLeg(call.a);
+    // a consultation call not started yet (its hold re-INVITEs under way) has no leg
+    if ((call.a as Leg | undefined) !== undefined) this.cancelLeg(call.a);
     if (call.b !== undefined) this.cancelLeg(call.b);
     this.finish(call, how ?? (callerSide ? 'caller-released' : 'callee-released'));
   }
@@ -353,10 +718,15 @@ export class ThirdPartyCalls {
     if (typeof localTag !== 'string' || typeof remoteTag !== 'string') return false;
     const entry = this.dialogs.get(dialogId(request.callId, localTag, remoteTag));
     if (entry === undefined) return false;
-    const { call, side } = entry;
-    const leg = side === 'A' ? call.a : call.b;
-    if (leg?.dialog === undefined || !leg.dialog.acceptRemoteSeq(request)) {
-      tx.reply(leg?.dialog === undefined ? 481 : 500);
+    const { call, leg } = entry;
+    const side = leg === call.a ? 'A' : leg === call.b ? 'B' : undefined;
+    if (side === undefined) {
+      // a leg that left the call (transferred away): its BYE is fine, anything else is over
+      tx.reply(request.method === 'BYE' ? 200 : 481);
+      return true;
+    }
+    if (leg.dialog === undefined || !leg.dialog.acceptRemoteSeq(request)) {
+      tx.reply(leg.dialog === undefined ? 481 : 500);
       return true;
     }
     switch (request.method) {
@@ -390,8 +760,8 @@ export class ThirdPartyCalls {
     if (typeof localTag !== 'string' || typeof remoteTag !== 'string') return false;
     const entry = this.dialogs.get(dialogId(response.callId, localTag, remoteTag));
     if (entry === undefined) return false;
-    const leg = entry.side === 'A' ? entry.call.a : entry.call.b;
-    if (leg?.ack !== undefined)
+    const leg = entry.leg;
+    if (leg.ack !== undefined)
       this.stack.sendStateless(this.copyAck(leg.ack), leg.destination).catch(() => undefined);
     return true;
   }

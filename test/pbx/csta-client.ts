@@ -16,7 +16,8 @@ export function describe(message: CstaMessage): string {
     m.droppedConnection ??
     m.failedConnection ??
     m.heldConnection ??
-    m.retrievedConnection) as { deviceID?: string } | undefined;
+    m.retrievedConnection ??
+    m.primaryOldCall) as { deviceID?: string } | undefined;
   const device = (m.device as { deviceIdentifier?: string } | undefined)?.deviceIdentifier;
   const parts = [`${m.name.replace(/Event$/, '')}(${connection?.deviceID ?? device ?? ''})`];
   if (m.localConnectionInfo !== undefined) parts.push(String(m.localConnectionInfo));
@@ -41,7 +42,8 @@ export function callIdOf(message: CstaMessage): string | undefined {
     m.droppedConnection ??
     m.failedConnection ??
     m.heldConnection ??
-    m.retrievedConnection) as { callID?: string } | undefined;
+    m.retrievedConnection ??
+    m.primaryOldCall) as { callID?: string } | undefined;
   return connection?.callID;
 }
 

@@ -530,8 +530,17 @@ describe('CSTA interface: refusals and hostile input', () => {
           existingCall: { callID: 'a', deviceID: '1001' },
           consultedDevice: '1003',
         },
-        'operation/serviceNotSupported',
+        'operation/invalidCallID',
       ],
+      [
+        {
+          name: 'TransferCall',
+          heldCall: { callID: 'a', deviceID: '1001' },
+          activeCall: { callID: 'b', deviceID: '1001' },
+        },
+        'operation/invalidCallID',
+      ],
+      [{ name: 'Escape', privateData: { string: '00' } }, 'operation/serviceNotSupported'],
       [{ name: 'SnapshotDevice', snapshotObject: '42' }, 'operation/invalidDeviceID'],
       [{ name: 'SnapshotCall', snapshotObject: { callID: 'c-none' } }, 'operation/invalidCallID'],
       [{ name: 'GetLogicalDeviceInformation', device: '42' }, 'operation/invalidDeviceID'],
@@ -648,7 +657,7 @@ describe('CSTA interface: do not disturb and immediate forwarding (csta.md §5.3
       await client.refusal({
         name: 'SetForwarding',
         device: '1002',
-        forwardingType: 'forwardBusy',
+        forwardingType: 'forwardDND',
         activateForward: true,
         forwardDN: '1004',
       }),
@@ -675,7 +684,11 @@ describe('CSTA interface: do not disturb and immediate forwarding (csta.md §5.3
     const list = await client.link.request({ name: 'GetForwarding', device: '1002' });
     assert.deepEqual(
       list.forwardingList?.map((i) => [i.forwardingType, i.forwardStatus, i.forwardDN]),
-      [['forwardImmediate', true, '1004']],
+      [
+        ['forwardImmediate', true, '1004'],
+        ['forwardBusy', false, undefined],
+        ['forwardNoAns', false, undefined],
+      ],
     );
     client.reset(monB);
     assert.equal((await alice.call('1002').done).status, 200);
@@ -814,7 +827,7 @@ describe('CSTA interface: hold and retrieve (csta.md §5.4)', () => {
     ]);
   });
 
-  it('MakeCall calls refuse HoldCall (no hold on third-party calls yet)', async () => {
+  it('HoldCall/RetrieveCall on a MakeCall call re-INVITE both phones too', async () => {
     alice.mode = 'answer';
     bob.mode = 'answer';
     const r = await client.link.request({
@@ -824,10 +837,513 @@ describe('CSTA interface: hold and retrieve (csta.md §5.4)', () => {
     });
     await client.expect(monB, ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall']);
     const callID = r.callingDevice.callID!;
-    assert.equal(
-      await client.refusal({ name: 'HoldCall', callToBeHeld: { callID, deviceID: '1001' } }),
-      'operation/requestIncompatibleWithConnection',
-    );
+    const toAlice = waitEvent<SipRequest>(alice, 'reinvite', 3000);
+    const toBob = waitEvent<SipRequest>(bob, 'reinvite', 3000);
+    await client.link.request({ name: 'HoldCall', callToBeHeld: { callID, deviceID: '1002' } });
+    assert.match((await toAlice)[0]!.body.toString(), /a=sendonly/);
+    assert.match((await toBob)[0]!.body.toString(), /a=inactive/);
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1002) hold normal',
+    ]);
+    await client.link.request({ name: 'RetrieveCall', callToBeRetrieved: { callID, deviceID: '1002' } });
+    await waitUntil(() => client.eventsOf(monB).length >= 4, 3000, 'Retrieved');
     await client.link.request({ name: 'ClearCall', callToBeCleared: { callID } });
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated makeCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Established(1002) connected newCall',
+      'Held(1002) connected normal',
+      'Retrieved(1002) connected normal',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+  });
+});
+
+describe('CSTA interface: deflect (csta.md §5.6)', () => {
+  it('DeflectCall while alerting: Diverted to the deflecting phone, the new phone rings and answers', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    const monD = await client.monitor('1004');
+    bob.mode = 'ring';
+    const ringing = waitEvent(bob, 'incoming', 3000);
+    const { done } = alice.call('1002', () => undefined);
+    await ringing;
+    const [delivered] = await client.expect(monB, ['Delivered(1002) alerting newCall']);
+    const callID = callIdOf(delivered!)!;
+    assert.equal(
+      await client.refusal({
+        name: 'DeflectCall',
+        callToBeDiverted: { callID, deviceID: '1002' },
+        newDestination: '4242',
+      }),
+      'operation/invalidDestinationDeviceID',
+    );
+    assert.equal(
+      await client.refusal({
+        name: 'DeflectCall',
+        callToBeDiverted: { callID, deviceID: '1001' },
+        newDestination: '1004',
+      }),
+      'stateIncompatibility/invalidConnectionState',
+    );
+    const cancelled = waitEvent(bob, 'cancelled', 3000);
+    await client.link.request({
+      name: 'DeflectCall',
+      callToBeDiverted: { callID, deviceID: '1002' },
+      newDestination: '1004',
+    });
+    await cancelled;
+    assert.equal((await done).status, 200, 'the caller is answered by the new destination');
+    await client.expect(monB, ['Delivered(1002) alerting newCall', 'Diverted(1002) null redirected to 1004']);
+    await waitUntil(() => client.eventsOf(monD).length >= 2, 3000, 'established at 1004');
+    await alice.hangup();
+    const a = await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Delivered(1004) connected redirected',
+      'Established(1004) connected redirected',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await client.expect(monD, [
+      'Delivered(1004) alerting redirected',
+      'Established(1004) connected redirected',
+      'ConnectionCleared(1001) connected normalClearing',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+    const redirected = a[3] as { calledDevice: unknown; lastRedirectionDevice: unknown };
+    assert.deepEqual(redirected.calledDevice, { deviceIdentifier: '1002' });
+    assert.deepEqual(redirected.lastRedirectionDevice, { numberDialed: '1002' });
+    assert.equal(new Set(a.map(callIdOf)).size, 1, 'the call keeps its callID');
+    assert.equal((await dave.register(0)).status, 200);
+    await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
+  });
+});
+
+describe('CSTA interface: forwarding on busy and on no answer (csta.md §5.7)', () => {
+  it('forwardBusy and forwardNoAns send the call on once, with Diverted and redirection causes', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    const monD = await client.monitor('1004');
+    for (const forwardingType of ['forwardBusy', 'forwardNoAns'] as const) {
+      await client.link.request({
+        name: 'SetForwarding',
+        device: '1002',
+        forwardingType,
+        activateForward: true,
+        forwardDN: '1004',
+      });
+    }
+    await client.expect(monB, [
+      'Forwarding(1002) forwardBusy on 1004',
+      'Forwarding(1002) forwardNoAns on 1004',
+    ]);
+    const list = await client.link.request({ name: 'GetForwarding', device: '1002' });
+    assert.deepEqual(
+      list.forwardingList?.map((i) => [i.forwardingType, i.forwardStatus, i.forwardDN]),
+      [
+        ['forwardImmediate', false, undefined],
+        ['forwardBusy', true, '1004'],
+        ['forwardNoAns', true, '1004'],
+      ],
+    );
+
+    // busy at 1002: the call goes to 1004
+    client.reset(monB);
+    bob.mode = 'busy';
+    assert.equal((await alice.call('1002').done).status, 200);
+    await alice.hangup();
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1004) connected callForwardBusy',
+      'Established(1004) connected callForwardBusy',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await client.expect(monB, ['Diverted(1002) null callForwardBusy to 1004']);
+    await client.expect(monD, [
+      'Delivered(1004) alerting callForwardBusy',
+      'Established(1004) connected callForwardBusy',
+      'ConnectionCleared(1001) connected normalClearing',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+
+    // no answer at 1002: after the ring time the call goes to 1004
+    await idle();
+    client.reset(monA);
+    client.reset(monB);
+    client.reset(monD);
+    bob.mode = 'ring';
+    const cancelled = waitEvent(bob, 'cancelled', 5000);
+    assert.equal((await alice.call('1002').done).status, 200);
+    await cancelled;
+    await alice.hangup();
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Delivered(1004) connected callForwardNoAnswer',
+      'Established(1004) connected callForwardNoAnswer',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Diverted(1002) null callForwardNoAnswer to 1004',
+    ]);
+
+    // one hop only: with 1004 busy too, the call fails as busy
+    await idle();
+    client.reset(monA);
+    bob.mode = 'busy';
+    dave.mode = 'busy';
+    assert.equal((await alice.call('1002').done).status, 486);
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1004) connected callForwardBusy',
+      'ConnectionCleared(1004) connected busy',
+      'Failed(1004) fail busy',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+
+    await client.link.request({ name: 'SetForwarding', device: '1002', activateForward: false });
+    assert.equal((await dave.register(0)).status, 200);
+    await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
+  });
+});
+
+describe('CSTA interface: single-step transfer (csta.md §5.5)', () => {
+  it('SingleStepTransferCall on a MakeCall call: Transfered, the target rings, media re-bridged', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    const monD = await client.monitor('1004');
+    alice.mode = 'answer';
+    bob.mode = 'answer';
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+    });
+    const callID = r.callingDevice.callID!;
+    await client.expect(monB, ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall']);
+    assert.equal(
+      await client.refusal({
+        name: 'SingleStepTransferCall',
+        activeCall: { callID, deviceID: '1001' },
+        transferredTo: '1002',
+      }),
+      'operation/invalidDestinationDeviceID',
+    );
+    const aliceBye = waitEvent(alice, 'bye', 3000);
+    const daveRings = waitEvent<SipRequest>(dave, 'incoming', 3000);
+    const bobReinvite = waitEvent<SipRequest>(bob, 'reinvite', 3000);
+    const daveAck = waitEvent<SipRequest>(dave, 'ack', 3000);
+    const response = await client.link.request({
+      name: 'SingleStepTransferCall',
+      activeCall: { callID, deviceID: '1001' },
+      transferredTo: '1004',
+    });
+    assert.deepEqual(
+      { callID: response.transferredCall.callID, deviceID: response.transferredCall.deviceID },
+      { callID, deviceID: '1004' },
+    );
+    await aliceBye;
+    assert.equal((await daveRings)[0]!.body.length, 0, 'offerless INVITE to the target');
+    assert.match((await bobReinvite)[0]!.body.toString(), /m=audio 31000/, "bob gets the target's offer");
+    assert.match((await daveAck)[0]!.body.toString(), /m=audio 40000/, "the target's ACK has bob's answer");
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated makeCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Established(1002) connected newCall',
+      'Transfered(1001) null singleStepTransfer',
+    ]);
+    const b = await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Transfered(1001) connected singleStepTransfer',
+      'Delivered(1004) connected singleStepTransfer',
+      'Established(1004) connected singleStepTransfer',
+    ]);
+    const delivered = b[3] as { callingDevice: unknown; lastRedirectionDevice: unknown };
+    assert.deepEqual(delivered.callingDevice, { deviceIdentifier: '1002' });
+    assert.deepEqual(delivered.lastRedirectionDevice, { numberDialed: '1001' });
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID } });
+    await client.expect(monD, [
+      'Delivered(1004) alerting singleStepTransfer',
+      'Established(1004) connected singleStepTransfer',
+      'ConnectionCleared(1002) connected normalClearing',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+    assert.equal((await dave.register(0)).status, 200);
+    await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
+  });
+
+  for (const transferring of ['1001', '1002'] as const) {
+    it(`SingleStepTransferCall on a phone-dialled call by ${transferring === '1001' ? 'the caller' : 'the callee'}`, async () => {
+      const dave = await phone('1004', 'dave-secret');
+      dave.mode = 'answer';
+      bob.mode = 'answer';
+      assert.equal((await alice.call('1002').done).status, 200);
+      const [delivered] = await client.expect(monB, [
+        'Delivered(1002) alerting newCall',
+        'Established(1002) connected newCall',
+      ]);
+      const callID = callIdOf(delivered!)!;
+      const [leaving, staying] = transferring === '1001' ? [alice, bob] : [bob, alice];
+      const bye = waitEvent(leaving, 'bye', 3000);
+      const daveRings = waitEvent<SipRequest>(dave, 'incoming', 3000);
+      const media = waitEvent<SipRequest>(staying, 'reinvite', 3000);
+      const daveAck = waitEvent<SipRequest>(dave, 'ack', 3000);
+      await client.link.request({
+        name: 'SingleStepTransferCall',
+        activeCall: { callID, deviceID: transferring },
+        transferredTo: '1004',
+      });
+      await bye;
+      assert.equal((await daveRings)[0]!.body.length, 0);
+      assert.match((await media)[0]!.body.toString(), /m=audio 31000/, "the target's offer");
+      assert.match(
+        (await daveAck)[0]!.body.toString(),
+        /m=audio 40000/,
+        'the answer of the phone that stays',
+      );
+      const stayingExt = transferring === '1001' ? '1002' : '1001';
+      const monStaying = transferring === '1001' ? monB : monA;
+      await waitUntil(
+        () =>
+          client
+            .eventsOf(monStaying)
+            .some(
+              (e) =>
+                e.name === 'EstablishedEvent' &&
+                callIdOf(e) === callID &&
+                (e as { answeringDevice?: { deviceIdentifier?: string } }).answeringDevice
+                  ?.deviceIdentifier === '1004',
+            ),
+        3000,
+        'established with 1004',
+      );
+      const tail = client
+        .eventsOf(monStaying)
+        .slice(-3)
+        .map((e) => e.name);
+      assert.deepEqual(tail, ['TransferedEvent', 'DeliveredEvent', 'EstablishedEvent']);
+      const leavingEvents = client.eventsOf(transferring === '1001' ? monA : monB);
+      assert.equal(leavingEvents.at(-1)?.name, 'TransferedEvent');
+      assert.equal((leavingEvents.at(-1) as { localConnectionInfo?: string }).localConnectionInfo, 'null');
+      const daveBye = waitEvent(dave, 'bye', 3000);
+      await staying.hangup();
+      await daveBye;
+      await idle();
+      const before =
+        transferring === '1001'
+          ? ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall']
+          : [
+              'ServiceInitiated(1001) initiated newCall',
+              'Originated(1001) connected newCall',
+              'Delivered(1002) connected newCall',
+              'Established(1002) connected newCall',
+            ];
+      await client.expect(monStaying, [
+        ...before,
+        `Transfered(${transferring}) connected singleStepTransfer`,
+        'Delivered(1004) connected singleStepTransfer',
+        'Established(1004) connected singleStepTransfer',
+        `ConnectionCleared(${stayingExt}) null normalClearing`,
+      ]);
+      assert.equal((await dave.register(0)).status, 200);
+    });
+  }
+});
+
+describe('CSTA interface: clearing calls that are still ringing', () => {
+  it('ClearConnection of the alerting callee: the callee is cancelled, the caller gets 603', async () => {
+    bob.mode = 'ring';
+    const { done } = alice.call('1002', () => undefined);
+    const [delivered] = await client.expect(monB, ['Delivered(1002) alerting newCall']);
+    const cancelled = waitEvent(bob, 'cancelled', 3000);
+    await client.link.request({
+      name: 'ClearConnection',
+      connectionToBeCleared: { callID: callIdOf(delivered!)!, deviceID: '1002' },
+    });
+    assert.equal((await done).status, 603);
+    await cancelled;
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'ConnectionCleared(1002) connected normalClearing',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+  });
+
+  it('ClearCall while the MakeCall prompt rings the caller: the caller phone is cancelled', async () => {
+    alice.mode = 'ring';
+    const rings = waitEvent(alice, 'incoming', 3000);
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+    });
+    await rings;
+    const cancelled = waitEvent(alice, 'cancelled', 3000);
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID: r.callingDevice.callID! } });
+    await cancelled;
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated makeCall',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    await client.expect(monB, []);
+  });
+});
+
+describe('CSTA interface: consultation and transfer (csta.md §5.5)', () => {
+  it('ConsultationCall holds the call and calls the target from a second line; TransferCall joins them', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    const monD = await client.monitor('1004');
+    alice.mode = 'answer';
+    bob.mode = 'answer';
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+    });
+    const c1 = r.callingDevice.callID!;
+    await client.expect(monB, ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall']);
+    const secondLine = waitEvent<SipRequest>(alice, 'incoming', 3000);
+    const consultation = await client.link.request({
+      name: 'ConsultationCall',
+      existingCall: { callID: c1, deviceID: '1001' },
+      consultedDevice: '1004',
+    });
+    const c2 = consultation.initiatedCall.callID!;
+    assert.notEqual(c2, c1);
+    assert.equal(consultation.initiatedCall.deviceID, '1001');
+    assert.match((await secondLine)[0]!.get('Call-Info') ?? '', /answer-after=0/);
+    await client.expect(monD, ['Delivered(1004) alerting newCall', 'Established(1004) connected newCall']);
+    const consulting = [
+      'ServiceInitiated(1001) initiated makeCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) hold consultation',
+      'ServiceInitiated(1001) initiated consultation',
+      'Originated(1001) connected newCall',
+      'Delivered(1004) connected newCall',
+      'Established(1004) connected newCall',
+    ];
+    const a = [...(await client.expect(monA, consulting))];
+    assert.deepEqual(
+      a.map(callIdOf),
+      [c1, c1, c1, c1, c1, c2, c2, c2, c2],
+      'the consultation has its own callID',
+    );
+    assert.equal(
+      await client.refusal({
+        name: 'TransferCall',
+        heldCall: { callID: c2, deviceID: '1001' },
+        activeCall: { callID: c1, deviceID: '1001' },
+      }),
+      'stateIncompatibility/invalidHeldConnectionState',
+    );
+    const bobMedia = waitEvent<SipRequest>(bob, 'reinvite', 3000);
+    const daveMedia = waitEvent<SipRequest>(dave, 'reinvite', 3000);
+    let byes = 0;
+    const onBye = () => byes++;
+    alice.on('bye', onBye);
+    const transfer = await client.link.request({
+      name: 'TransferCall',
+      heldCall: { callID: c1, deviceID: '1001' },
+      activeCall: { callID: c2, deviceID: '1001' },
+    });
+    assert.equal(transfer.transferredCall.callID, c1);
+    assert.equal(transfer.transferredCall.deviceID, '1004');
+    const [toBob] = await bobMedia;
+    const [toDave] = await daveMedia;
+    assert.match(toBob!.body.toString(), /a=sendrecv/);
+    assert.match(toDave!.body.toString(), /a=sendrecv/);
+    await waitUntil(() => byes === 2, 3000, 'both of alice’s lines hung up');
+    alice.off('bye', onBye);
+    const [transfered] = (await client.expect(monA, [...consulting, 'Transfered(1001) null transfer'])).slice(
+      -1,
+    );
+    const t = transfered as { secondaryOldCall?: { callID?: string }; transferredToDevice: unknown };
+    assert.equal(t.secondaryOldCall?.callID, c2);
+    assert.deepEqual(t.transferredToDevice, { deviceIdentifier: '1004' });
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) connected consultation',
+      'Transfered(1001) connected transfer',
+    ]);
+    await client.expect(monD, [
+      'Delivered(1004) alerting newCall',
+      'Established(1004) connected newCall',
+      'Transfered(1001) connected transfer',
+    ]);
+    assert.equal(csta.model.size, 1, 'one call left: bob and dave on c1');
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID: c1 } });
+    await client.expect(monD, [
+      'Delivered(1004) alerting newCall',
+      'Established(1004) connected newCall',
+      'Transfered(1001) connected transfer',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) connected consultation',
+      'Transfered(1001) connected transfer',
+      'ConnectionCleared(1004) connected normalClearing',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+    assert.equal((await dave.register(0)).status, 200);
+    await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
+  });
+});
+
+describe('CSTA interface: deflect on a MakeCall call', () => {
+  it('the ringing called phone is cancelled and the new destination gets the caller offer', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    alice.mode = 'answer';
+    bob.mode = 'ring';
+    const cancelled = waitEvent(bob, 'cancelled', 3000);
+    const daveRings = waitEvent<SipRequest>(dave, 'incoming', 3000);
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+    });
+    const callID = r.callingDevice.callID!;
+    await client.expect(monB, ['Delivered(1002) alerting newCall']);
+    await client.link.request({
+      name: 'DeflectCall',
+      callToBeDiverted: { callID, deviceID: '1002' },
+      newDestination: '1004',
+    });
+    await cancelled;
+    assert.match((await daveRings)[0]!.body.toString(), /m=audio 31000/, "the caller's offer");
+    await client.expect(monA, [
+      'ServiceInitiated(1001) initiated makeCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Delivered(1004) connected redirected',
+      'Established(1004) connected redirected',
+    ]);
+    await client.expect(monB, ['Delivered(1002) alerting newCall', 'Diverted(1002) null redirected to 1004']);
+    const byes = Promise.all([waitEvent(alice, 'bye', 3000), waitEvent(dave, 'bye', 3000)]);
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID } });
+    await byes;
+    assert.equal((await dave.register(0)).status, 200);
   });
 });
