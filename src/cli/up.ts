@@ -66,7 +66,7 @@ function banner(
     `  text server   XMPP c2s ${config.xmpp.host}:${ports.c2s} (domain ${d}), components ${config.xmpp.host}:${ports.component}`,
     `  voice server  SIP ${config.pbx.host}:${ports.sip} (UDP and TCP, domain ${d}), CSTA XML ${config.pbx.host}:${ports.csta}`,
     `  gateway       ${gatewayJid(config)} (CSTA over XMPP), linked to the voice server`,
-    `  metrics       http://${config.http.host}:${ports.http}/metrics`,
+    `  web           ws://${config.http.host}:${ports.http}/xmpp-websocket (XMPP over WebSocket), metrics http://${config.http.host}:${ports.http}/metrics`,
     '',
   ];
   if (demo !== undefined) {
@@ -161,6 +161,7 @@ export async function run(argv: string[]): Promise<number> {
       .map((a) => ({ jid: `${a.username}@${config.xmpp.domain}`, devices: [a.extension!] }));
     const http = await startHttp(config.http.host, config.http.port, registry);
     stops.push(() => http.close());
+    http.mountUpgrade((req, socket, head) => server.websocket.handleUpgrade(req, socket, head));
     const voice = await startVoicePart(config, new StoreUserDirectory(store), log, registry);
     stops.push(() => voice.stop());
     const { secret } = componentSecret(config, dataDir);

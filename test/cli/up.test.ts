@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { Element } from '../../src/xml/index.ts';
 import { XmppClient } from '../../src/xmpp/client.ts';
 import { freeTcpPort, freeUdpTcpPort, Proc, waitUntil } from '../helpers/net.ts';
@@ -86,6 +87,18 @@ describe('switchboard up', () => {
       ]) {
         assert.match(scraped, new RegExp(`^${gauge.replace(/[{}]/g, '\\$&')}`, 'm'), gauge);
       }
+
+      // XMPP over WebSocket (RFC 7395) on the same HTTP port.
+      const ws = new WebSocket(`ws://127.0.0.1:${http}/xmpp-websocket`, 'xmpp');
+      const opened = await new Promise<string>((resolve, reject) => {
+        ws.once('open', () =>
+          ws.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>"),
+        );
+        ws.once('message', (data) => resolve(String(data)));
+        ws.once('error', reject);
+      });
+      assert.match(opened, /^<open [^>]*xmlns=['"]urn:ietf:params:xml:ns:xmpp-framing['"]/);
+      ws.close();
 
       // switchboard check reaches every part of the running deployment.
       const check = new Proc(
