@@ -143,6 +143,39 @@ for (const [label, deploy] of [
       return p;
     }
 
+    it('a CTI client monitoring alice’s phone gets the call’s CSTA events as iqs, in order (csta.md §5.1)', async () => {
+      const alicePhone = await phone('1001', 'alice');
+      const bobPhone = await phone('1002', 'bob');
+      bobPhone.mode = 'answer';
+      const ED4 = 'http://www.ecma-international.org/standards/ecma-323/csta/ed4';
+      const cti = chat(
+        'alice',
+        '--csta',
+        `<MonitorStart xmlns='${ED4}'><monitorObject><deviceObject>1001</deviceObject></monitorObject></MonitorStart>`,
+      );
+      const [, xref] = await cti.waitForOutput(/RESULT MonitorStart MonitorStartResponse (\S+)/, 20_000);
+      const answered = await alicePhone.call('1002').done;
+      assert.equal(answered.status, 200);
+      await cti.waitForOutput(/EVENT EstablishedEvent/, 10_000);
+      await alicePhone.hangup();
+      await cti.waitForOutput(/EVENT ConnectionClearedEvent/, 10_000);
+      const events = [...cti.output.matchAll(/EVENT (\w+) (\S+)/g)].map((m) => [m[1], m[2]]);
+      assert.deepEqual(
+        events.map(([name]) => name),
+        [
+          'ServiceInitiatedEvent',
+          'OriginatedEvent',
+          'DeliveredEvent',
+          'EstablishedEvent',
+          'ConnectionClearedEvent',
+        ],
+      );
+      for (const [, x] of events) assert.equal(x, xref, 'every event carries the client’s own cross-ref');
+      cti.child.stdin!.write('quit\n');
+      await cti.waitForOutput(/DISCONNECTED/, 10_000);
+      for (const p of [alicePhone, bobPhone]) await p.register(0);
+    });
+
     it('alice: "call bob" → her phone, then bob’s; bob is told who calls; presence follows the call', async () => {
       const alicePhone = await phone('1001', 'alice');
       const bobPhone = await phone('1002', 'bob');
