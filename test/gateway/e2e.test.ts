@@ -98,6 +98,8 @@ c2s_port = ${c2sPort}
 component_port = ${componentPort}
 component_secret = "s3cret"
 allow_plain_loopback = true
+ping_interval_s = 3
+ping_timeout_s = 1
 [http]
 port = 0
 [[users]]
@@ -315,6 +317,38 @@ extension = "1002"
       bob.child.stdin!.write('quit\n');
       await waitUntil(() => !pbx.monitors.has(pbxXref), 15_000, 'MonitorStop once bob is gone');
     });
+
+    // Prosody and ejabberd find a silent client only after their own, much longer timeouts
+    // (shared/reference/peers-howto.md §5); for them the event-ack path above is what ends the monitors.
+    if (label === 'our text server') {
+      it('a frozen client is found dead by the text server, which tells the gateway; the PBX monitor stops', async () => {
+        const carol = client(
+          'alice',
+          'alicepw',
+          `<MonitorStart xmlns='${ED4}'><monitorObject><deviceObject>1001</deviceObject></monitorObject></MonitorStart>`,
+        );
+        await carol.waitForOutput(/RESULT MonitorStart MonitorStartResponse \S+/, 20_000);
+        const pbxXref = [...pbx.monitors.entries()].find(([, d]) => d === '1001')![0];
+        carol.child.kill('SIGSTOP');
+        const t0 = performance.now();
+        try {
+          await waitUntil(
+            () => !pbx.monitors.has(pbxXref),
+            15_000,
+            'MonitorStop once the text server reports the client gone',
+          );
+          console.log(
+            `# ${text.name}: frozen client's PBX monitor stopped ${(performance.now() - t0).toFixed(0)} ms after SIGSTOP (ping_interval_s 3 + ping_timeout_s 1)`,
+          );
+          assert.match(
+            await metrics(),
+            /^switchboard_gateway_monitors_ended_total\{reason="unavailable"\} [1-9]/m,
+          );
+        } finally {
+          carol.child.kill('SIGCONT');
+        }
+      });
+    }
 
     it('the voice server is killed and restarted: monitors come back without client action', async () => {
       const alice = client(
