@@ -8,9 +8,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { BaresipPhone } from '../helpers/baresip.ts';
 import { freeTcpPort, freeUdpTcpPort, Proc, waitUntil } from '../helpers/net.ts';
 import { requirePeer } from '../helpers/peers.ts';
 import { startProsody } from '../helpers/prosody.ts';
@@ -297,3 +299,94 @@ describe('click to call from profanity in tmux (switchboard up)', () => {
     );
   });
 });
+
+describe('click to call with baresip phones (switchboard up)', () => {
+  it('alice: "call bob" → alice’s baresip answers, bob’s baresip rings; bob is told; presence follows; hangup from chat', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-c2c-baresip-'));
+    const deployment = await allInOne(dir);
+    const phones: BaresipPhone[] = [];
+    const chats: Proc[] = [];
+    t.after(async () => {
+      for (const c of chats) await c.stop();
+      for (const p of phones) await p.stop().catch(() => {});
+      await deployment.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const rtp = 21000 + Math.floor(Math.random() * 150) * 100;
+    const baresip = async (name: string, ext: string, answer: 'auto' | 'manual', rtpBase: number) => {
+      const ctrlPort = await freeTcpPort();
+      const sipPort = await sipPortPair(ctrlPort);
+      const p = new BaresipPhone({
+        dir: join(dir, name),
+        sipPort,
+        ctrlPort,
+        rtpPorts: [rtpBase, rtpBase + 99],
+        account: `<sip:${ext}@localhost>;auth_pass=${deployment.users[name]!.sip};outbound="sip:127.0.0.1:${deployment.sip}";regint=60;answermode=${answer}`,
+      });
+      phones.push(p);
+      await p.ready();
+      await waitUntil(
+        async () => /OK/.test((await p.command('reginfo')).data ?? ''),
+        15_000,
+        `${name} registered`,
+      );
+      return p;
+    };
+    // alice's phone answers by itself when the voice server rings it (she lifts the handset).
+    const alicePhone = await baresip('alice', '1001', 'auto', rtp);
+    const bobPhone = await baresip('bob', '1002', 'manual', rtp + 5000);
+    const chat = (user: string, ...extra: string[]) => {
+      const p = new Proc(requirePeer('python3-slixmpp'), [
+        SLIX_CTI,
+        '--jid',
+        `${user}@localhost/laptop`,
+        `--password=${deployment.users[user]!.password}`,
+        '--port',
+        String(deployment.c2s),
+        ...extra,
+      ]);
+      chats.push(p);
+      return p;
+    };
+    const bob = chat('bob', '--subscribe', '1001@cti.localhost');
+    await bob.waitForOutput(/PRESENCE 1001@cti\.localhost available Idle/, 20_000);
+    const alice = chat('alice');
+    await alice.waitForOutput(/READY/, 20_000);
+
+    const bobFrom = bobPhone.events.length;
+    alice.child.stdin!.write('say cti.localhost call bob\n');
+    await alice.waitForOutput(/MESSAGE cti\.localhost Calling bob \(1002\) from your phone 1001 …/, 10_000);
+    // alice's phone answered with its offer (RFC 3725 flow I); it is ACKed with bob's answer once bob picks up.
+    await alicePhone.waitForEvent('CALL_LOCAL_SDP', 15_000);
+    await bobPhone.waitForEvent('CALL_INCOMING', 15_000, bobFrom);
+    await bob.waitForOutput(
+      /MESSAGE 1002@cti\.localhost Incoming call from 1001 \(alice\) \| alice@localhost/,
+      10_000,
+    );
+    await bobPhone.command('accept');
+    await bobPhone.waitForEvent('CALL_ESTABLISHED', 15_000, bobFrom);
+    await alicePhone.waitForEvent('CALL_ESTABLISHED', 15_000);
+    await bob.waitForOutput(/PRESENCE 1001@cti\.localhost dnd On the phone/, 10_000);
+
+    const closedFrom = bobPhone.events.length;
+    alice.child.stdin!.write('say cti.localhost hangup\n');
+    await alice.waitForOutput(/MESSAGE cti\.localhost Hung up\./, 10_000);
+    await bobPhone.waitForEvent('CALL_CLOSED', 10_000, closedFrom);
+  });
+});
+
+/** baresip takes TCP port N+1 for TLS beside SIP port N: both must be free (and not the ctrl port). */
+async function sipPortPair(avoid: number): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await freeUdpTcpPort();
+    if (port + 1 === avoid || port === avoid) continue;
+    const next = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      next.once('error', () => resolve(false));
+      next.listen(port + 1, '127.0.0.1', () => resolve(true));
+    });
+    next.close();
+    if (ok) return port;
+  }
+  throw new Error('no free port pair for baresip');
+}
