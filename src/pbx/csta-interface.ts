@@ -265,6 +265,12 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
         },
         deflect: (target) => this.voice.b2bua.deflect(call, target),
         // the B2BUA hands over the leg that stays; the transfer then runs as a third-party call
+        consult: (device, target, accepted) => {
+          const legs = this.voice.b2bua.takeOver(call);
+          if (legs === undefined) return false;
+          this.thirdParty!.adopt(model, legs);
+          return model.control.consult?.(device, target, accepted) ?? false;
+        },
         singleStepTransfer: (device, target, accepted) => {
           const kept = this.voice.b2bua.detach(call, device === caller ? 'callee' : 'caller');
           if (kept === undefined) return false;

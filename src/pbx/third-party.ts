@@ -186,6 +186,40 @@ export class ThirdPartyCalls {
     return true;
   }
 
+  /**
+   * A phone-dialled call taken over from the B2BUA with both legs (for a consultation): from here on
+   * it is one of ours, with the same CSTA call.
+   */
+  adopt(model: ModelCall, legs: { caller: DetachedLeg; callee: DetachedLeg }): void {
+    const holder: { call?: ThirdPartyCall } = {};
+    const leg = (d: DetachedLeg, device: string): Leg =>
+      ({
+        device,
+        destination: d.destination,
+        state: 'answered',
+        gotProvisional: true,
+        cancelWanted: false,
+        dialog: d.dialog,
+        uas: d.uas,
+        ...(d.ack === undefined ? {} : { ack: d.ack }),
+      }) as Leg;
+    const call: ThirdPartyCall = {
+      model,
+      a: leg(legs.caller, model.caller),
+      b: leg(legs.callee, model.callee),
+      ended: false,
+    };
+    if (legs.caller.sdp !== undefined) call.offer = legs.caller.sdp;
+    if (legs.callee.sdp !== undefined) call.answer = legs.callee.sdp;
+    holder.call = call;
+    model.control = this.controlFor(holder, model.caller);
+    this.calls.add(call);
+    for (const l of [call.a, call.b!]) {
+      const d = l.dialog!;
+      this.dialogs.set(dialogId(d.callId, d.localTag, d.remoteTag), { call, leg: l });
+    }
+  }
+
   private controlFor(holder: { call?: ThirdPartyCall }, caller: string): CallControl {
     return {
       clearConnection: (device) => holder.call && this.clearConnection(holder.call, device),

@@ -1347,3 +1347,67 @@ describe('CSTA interface: deflect on a MakeCall call', () => {
     assert.equal((await dave.register(0)).status, 200);
   });
 });
+
+describe('CSTA interface: consultation and transfer of a phone-dialled call', () => {
+  it('the B2BUA call is taken over, held, consulted and transferred; the callee and the target talk on', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    const monD = await client.monitor('1004');
+    alice.mode = 'answer';
+    bob.mode = 'answer';
+    assert.equal((await alice.call('1002').done).status, 200);
+    const [delivered] = await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+    ]);
+    const c1 = callIdOf(delivered!)!;
+    const holdToBob = waitEvent<SipRequest>(bob, 'reinvite', 3000);
+    const consultation = await client.link.request({
+      name: 'ConsultationCall',
+      existingCall: { callID: c1, deviceID: '1001' },
+      consultedDevice: '1004',
+    });
+    const c2 = consultation.initiatedCall.callID!;
+    assert.match((await holdToBob)[0]!.body.toString(), /a=sendonly/);
+    await client.expect(monD, ['Delivered(1004) alerting newCall', 'Established(1004) connected newCall']);
+    const consulting = [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) hold consultation',
+      'ServiceInitiated(1001) initiated consultation',
+      'Originated(1001) connected newCall',
+      'Delivered(1004) connected newCall',
+      'Established(1004) connected newCall',
+    ];
+    await client.expect(monA, consulting);
+    const bobMedia = waitEvent<SipRequest>(bob, 'reinvite', 3000);
+    await client.link.request({
+      name: 'TransferCall',
+      heldCall: { callID: c1, deviceID: '1001' },
+      activeCall: { callID: c2, deviceID: '1001' },
+    });
+    assert.match((await bobMedia)[0]!.body.toString(), /m=audio 31000[\s\S]*a=sendrecv/);
+    await client.expect(monA, [...consulting, 'Transfered(1001) null transfer']);
+    const daveBye = waitEvent(dave, 'bye', 3000);
+    await bob.hangup();
+    await daveBye;
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) connected consultation',
+      'Transfered(1001) connected transfer',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+    await client.expect(monD, [
+      'Delivered(1004) alerting newCall',
+      'Established(1004) connected newCall',
+      'Transfered(1001) connected transfer',
+      'ConnectionCleared(1002) connected normalClearing',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+    assert.equal((await dave.register(0)).status, 200);
+    await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
+  });
+});
