@@ -137,6 +137,9 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
           return;
         previous.onRequest?.(request, tx, source);
       },
+      onAck: (ack, source) => {
+        if (!third.handleAck(ack)) previous.onAck?.(ack, source);
+      },
       onStrayResponse: (response, source) => {
         if (!third.handleStrayResponse(response)) previous.onStrayResponse?.(response, source);
       },

@@ -8,7 +8,7 @@
 
 import type { EventCause } from '../csta/index.ts';
 import { Dialog, dialogId, newCallId, newTag } from '../sip/dialog.ts';
-import { SipRequest, type SipResponse } from '../sip/message.ts';
+import { createResponse, SipRequest, type SipResponse } from '../sip/message.ts';
 import type { SipStack } from '../sip/stack.ts';
 import type {
   ClientTransactionUser,
@@ -59,6 +59,8 @@ interface ThirdPartyCall {
   refuse?: EventCause;
   /** The callee's SDP answer (sent to the caller in its ACK). */
   answer?: { type: string; body: Buffer };
+  /** A phone's own re-INVITE being relayed to the other phone; its 2xx repeats until the ACK. */
+  relaying?: { okRetransmit?: { stop(): void } } | undefined;
   /** Hold bookkeeping: a re-INVITE pair under way, o= version bump, who holds. */
   holding?: { busy: boolean; bump: number; held: Set<string> } | undefined;
 }
@@ -779,11 +781,141 @@ export class ThirdPartyCalls {
       case 'INFO':
         tx.reply(200);
         return true;
+      case 'INVITE':
+        this.relayReinvite(call, side, leg, request, tx);
+        return true;
       default:
-        // re-INVITE/UPDATE (hold, codec change) are not relayed on 3PCC calls yet
-        tx.reply(request.method === 'INVITE' || request.method === 'UPDATE' ? 488 : 501);
+        // UPDATE and the rest are not relayed on third-party calls
+        tx.reply(request.method === 'UPDATE' ? 488 : 501);
         return true;
     }
+  }
+
+  /**
+   * A phone's own re-INVITE (hold, session refresh, codec change): its offer goes to the other phone
+   * and the answer comes back; sendonly/inactive gives Held, sendrecv Retrieved. An offerless
+   * re-INVITE is answered with the other phone's last SDP.
+   */
+  private relayReinvite(
+    call: ThirdPartyCall,
+    side: 'A' | 'B',
+    leg: Leg,
+    request: SipRequest,
+    tx: ServerTransaction,
+  ): void {
+    const other = side === 'A' ? call.b : call.a;
+    const otherSdp = side === 'A' ? call.answer : call.offer;
+    if (call.ended || other?.dialog === undefined || other.state !== 'answered' || leg.dialog === undefined) {
+      tx.reply(call.ended ? 481 : 491);
+      return;
+    }
+    if (call.relaying !== undefined || call.holding?.busy) {
+      tx.reply(491);
+      return;
+    }
+    const ownDialog = leg.dialog;
+    const answer = (status: number, sdp: { type: string; body: Buffer } | undefined) => {
+      const r = createResponse(request, status);
+      if (status < 300) {
+        r.append('Contact', ownDialog.localContact);
+        if (sdp !== undefined) {
+          r.set('Content-Type', sdp.type);
+          r.body = sdp.body;
+        }
+        const relaying: { okRetransmit?: { stop(): void } } = {};
+        call.relaying = relaying;
+        tx.respond(r);
+        relaying.okRetransmit = this.stack.retransmit2xx(tx, r, () => {
+          if (call.relaying === relaying) call.relaying = undefined;
+        });
+      } else tx.respond(r);
+    };
+    const type = request.get('Content-Type');
+    if (request.body.length === 0 || type === undefined) {
+      answer(200, otherSdp);
+      return;
+    }
+    const offer = { type, body: request.body };
+    const out = other.dialog.createRequest('INVITE');
+    out.set('Content-Type', type);
+    out.body = request.body;
+    const otherDialog = other.dialog;
+    call.relaying = {};
+    let done = false;
+    this.stack.sendRequest(
+      out,
+      {
+        onResponse: (r) =>
+          this.safely(() => {
+            if (r.status < 200 || done) return;
+            done = true;
+            call.relaying = undefined;
+            if (r.status >= 300) {
+              answer(r.status, undefined);
+              return;
+            }
+            this.stack
+              .sendStateless(otherDialog.createRequest('ACK', out.cseq.seq), other.destination)
+              .catch(() => undefined);
+            const rType = r.get('Content-Type');
+            const got =
+              rType === undefined || r.body.length === 0 ? undefined : { type: rType, body: r.body };
+            if (side === 'A') {
+              call.offer = offer;
+              if (got !== undefined) call.answer = got;
+            } else {
+              call.answer = offer;
+              if (got !== undefined) call.offer = got;
+            }
+            answer(200, got);
+            this.noteDirection(call, leg.device, offer.body);
+          }),
+        onTimeout: () =>
+          this.safely(() => {
+            if (done) return;
+            done = true;
+            call.relaying = undefined;
+            answer(408, undefined);
+          }),
+        onTransportError: () =>
+          this.safely(() => {
+            if (done) return;
+            done = true;
+            call.relaying = undefined;
+            answer(503, undefined);
+          }),
+      },
+      other.destination,
+    );
+  }
+
+  /** A phone's own offer: sendonly/inactive holds the call for it, anything else takes it off hold. */
+  private noteDirection(call: ThirdPartyCall, device: string, sdp: Buffer): void {
+    const held = /^a=(sendonly|inactive)\s*$/m.test(sdp.toString('latin1'));
+    call.holding ??= { busy: false, bump: 0, held: new Set() };
+    if (call.holding.held.has(device) === held) return;
+    if (held) {
+      call.holding.held.add(device);
+      this.model.held(call.model, device);
+    } else {
+      call.holding.held.delete(device);
+      this.model.retrieved(call.model, device);
+    }
+  }
+
+  /** The ACK for a relayed re-INVITE's 2xx: stop repeating it. */
+  handleAck(ack: SipRequest): boolean {
+    const localTag = ack.to.params.get('tag');
+    const remoteTag = ack.from.params.get('tag');
+    if (typeof localTag !== 'string' || typeof remoteTag !== 'string') return false;
+    const entry = this.dialogs.get(dialogId(ack.callId, localTag, remoteTag));
+    if (entry === undefined) return false;
+    const relaying = entry.call.relaying;
+    if (relaying?.okRetransmit !== undefined) {
+      relaying.okRetransmit.stop();
+      entry.call.relaying = undefined;
+    }
+    return true;
   }
 
   /** A 2xx retransmitted after its transaction ended: ACK it again. */

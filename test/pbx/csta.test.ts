@@ -1411,3 +1411,32 @@ describe('CSTA interface: consultation and transfer of a phone-dialled call', ()
     await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
   });
 });
+
+describe('CSTA interface: a phone re-INVITEs inside a MakeCall call', () => {
+  it('the offer is relayed to the other phone; sendonly gives Held, sendrecv Retrieved', async () => {
+    alice.mode = 'answer';
+    bob.mode = 'answer';
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+    });
+    await client.expect(monB, ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall']);
+    await waitUntil(() => bob.dialog !== undefined, 3000, 'bob in a dialog');
+    const relayed = waitEvent<SipRequest>(alice, 'reinvite', 3000);
+    const held = await reinvite(bob, 'sendonly');
+    assert.equal(held.status, 200);
+    assert.match(held.body.toString(), /m=audio 40000/, "alice's answer comes back");
+    assert.match((await relayed)[0]!.body.toString(), /m=audio 32000[\s\S]*a=sendonly/);
+    assert.equal((await reinvite(bob, 'sendrecv')).status, 200);
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID: r.callingDevice.callID! } });
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1002) hold normal',
+      'Retrieved(1002) connected normal',
+      'ConnectionCleared(1001) connected normalClearing',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+  });
+});
