@@ -59,6 +59,8 @@ interface ThirdPartyCall {
   refuse?: EventCause;
   /** The callee's SDP answer (sent to the caller in its ACK). */
   answer?: { type: string; body: Buffer };
+  /** Ids of this call's dialogs in the routing table. */
+  dialogIds?: Set<string>;
   /** A phone's own re-INVITE being relayed to the other phone; its 2xx repeats until the ACK. */
   relaying?: { okRetransmit?: { stop(): void } } | undefined;
   /** Hold bookkeeping: a re-INVITE pair under way, o= version bump, who holds. */
@@ -172,10 +174,7 @@ export class ThirdPartyCalls {
     holder.call = call;
     model.control = this.controlFor(holder, stayingDevice);
     this.calls.add(call);
-    this.dialogs.set(dialogId(kept.dialog.callId, kept.dialog.localTag, kept.dialog.remoteTag), {
-      call,
-      leg: staying,
-    });
+    this.remember(call, staying);
     accepted();
     this.model.transferred(model, transferring, target);
     call.b = this.invite(call, 'C', binding, target, stayingDevice, undefined, []);
@@ -216,10 +215,7 @@ export class ThirdPartyCalls {
     holder.call = call;
     model.control = this.controlFor(holder, model.caller);
     this.calls.add(call);
-    for (const l of [call.a, call.b!]) {
-      const d = l.dialog!;
-      this.dialogs.set(dialogId(d.callId, d.localTag, d.remoteTag), { call, leg: l });
-    }
+    for (const l of [call.a, call.b!]) this.remember(call, l);
   }
 
   private controlFor(holder: { call?: ThirdPartyCall }, caller: string): CallControl {
@@ -342,10 +338,8 @@ export class ThirdPartyCalls {
       held.b = joining;
       held.answer = joiningSdp;
     }
-    this.dialogs.set(dialogId(joining.dialog.callId, joining.dialog.localTag, joining.dialog.remoteTag), {
-      call: held,
-      leg: joining,
-    });
+    this.remember(held, joining);
+    this.forget(active);
     const bump = (held.holding?.bump ?? 0) + (active.holding?.bump ?? 0) + 1;
     held.holding = { busy: false, bump, held: new Set() };
     this.reoffer(staying, withDirection(joiningSdp, 'sendrecv', bump), () => undefined);
@@ -432,7 +426,7 @@ export class ThirdPartyCalls {
       return;
     }
     leg.dialog = Dialog.asUac(leg.request, response);
-    this.dialogs.set(dialogId(leg.dialog.callId, leg.dialog.localTag, leg.dialog.remoteTag), { call, leg });
+    this.remember(call, leg);
     if (call.ended || leg.state === 'cancelled' || leg.cancelWanted) {
       leg.state = 'answered';
       this.ackAndBye(leg);
@@ -734,15 +728,32 @@ export class ThirdPartyCalls {
     call.ended = true;
     if (call.timer !== undefined) clearTimeout(call.timer);
     this.calls.delete(call);
-    // the dialogs stay known for a while so that late BYEs and 2xx retransmissions still match
-    const ids = [...this.dialogs].filter(([, e]) => e.call === call).map(([id]) => id);
+    this.forget(call);
+    this.model.end(call.model, how);
+  }
+
+  /** Routes requests of `leg`'s dialog to `call`. */
+  private remember(call: ThirdPartyCall, leg: Leg): void {
+    const d = leg.dialog;
+    if (d === undefined) return;
+    const id = dialogId(d.callId, d.localTag, d.remoteTag);
+    this.dialogs.set(id, { call, leg });
+    call.dialogIds ??= new Set();
+    call.dialogIds.add(id);
+  }
+
+  /**
+   * Forgets an ended call's dialogs, after a while: late BYEs and 2xx retransmissions still match
+   * meanwhile. A dialog that moved to another call (transfer) stays.
+   */
+  private forget(call: ThirdPartyCall): void {
+    const ids = [...(call.dialogIds ?? [])];
     const timer = setTimeout(() => {
       this.lingering.delete(timer);
-      for (const id of ids) this.dialogs.delete(id);
+      for (const id of ids) if (this.dialogs.get(id)?.call === call) this.dialogs.delete(id);
     }, 32_000);
     timer.unref?.();
     this.lingering.add(timer);
-    this.model.end(call.model, how);
   }
 
   // ---- SIP requests and stray responses in our dialogs ----------------------------------------------
