@@ -427,7 +427,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
           appearanceAddressable: false,
           appearanceType: 'basicStandard',
           maxActiveCalls: 1,
-          maxHeldCalls: 0,
+          maxHeldCalls: 1,
         });
         return;
       case 'GetPhysicalDeviceInformation':
