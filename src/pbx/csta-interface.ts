@@ -126,6 +126,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
     this.thirdParty = new ThirdPartyCalls(stack, voice.registrar, voice.options.users, this.model, {
       domain: voice.domain,
       ...(voice.options.ringTimeoutMs === undefined ? {} : { ringTimeoutMs: voice.options.ringTimeoutMs }),
+      redirect: (model, reason) => this.forwardTarget(model, reason),
     });
     const third = this.thirdParty;
     // 3PCC dialogs are ours, not the B2BUA's: look at in-dialog requests and stray 2xx first.
@@ -312,13 +313,21 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
    */
   private forwardOnFailure(call: Call, reason: 'busy' | 'no-answer'): boolean {
     const model = this.b2buaCalls.get(call);
-    if (model === undefined || model.redirectCause !== undefined) return false;
-    const type: ForwardType = reason === 'busy' ? 'forwardBusy' : 'forwardNoAns';
-    const target = this.forwarding.get(model.callee)?.get(type);
-    if (target === undefined || target === model.caller || target === model.callee) return false;
-    if (this.dnd.has(target) || !this.voice.b2bua.deflect(call, target)) return false;
+    if (model === undefined) return false;
+    const target = this.forwardTarget(model, reason);
+    if (target === undefined || !this.voice.b2bua.deflect(call, target)) return false;
     this.model.redirected(model, target, reason === 'busy' ? 'callForwardBusy' : 'callForwardNoAnswer');
     return true;
+  }
+
+  /** Where forwarding on busy / no answer sends a call, if anywhere (one hop, registered, no DND). */
+  private forwardTarget(model: ModelCall, reason: 'busy' | 'no-answer'): string | undefined {
+    if (model.redirectCause !== undefined) return undefined;
+    const type: ForwardType = reason === 'busy' ? 'forwardBusy' : 'forwardNoAns';
+    const target = this.forwarding.get(model.callee)?.get(type);
+    if (target === undefined || target === model.caller || target === model.callee) return undefined;
+    if (this.dnd.has(target) || this.voice.registrar.lookup(target).length === 0) return undefined;
+    return target;
   }
 
   // ---- requests -------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ export interface ThirdPartyOptions {
   domain: string;
   /** How long each phone may ring (ms). Capped below 32 s: the caller's 200 waits unACKed meanwhile. */
   ringTimeoutMs?: number;
+  /** Forwarding on busy / no answer: where the call goes instead (csta-interface.ts), if anywhere. */
+  redirect?: (call: ModelCall, reason: 'busy' | 'no-answer') => string | undefined;
 }
 
 /** Header added to the first INVITE when MakeCall says autoOriginate doNotPrompt. */
@@ -80,6 +82,7 @@ export class ThirdPartyCalls {
   private readonly model: CallModel;
   private readonly domain: string;
   private readonly ringTimeoutMs: number;
+  private readonly redirect: ThirdPartyOptions['redirect'];
   /** Our dialogs; which side a leg is on is read from the call (a transfer moves legs around). */
   private readonly dialogs = new Map<string, { call: ThirdPartyCall; leg: Leg }>();
   private readonly calls = new Set<ThirdPartyCall>();
@@ -98,6 +101,7 @@ export class ThirdPartyCalls {
     this.model = model;
     this.domain = options.domain;
     this.ringTimeoutMs = Math.min(options.ringTimeoutMs ?? MAX_RING_MS, MAX_RING_MS);
+    this.redirect = options.redirect;
   }
 
   get activeCalls(): number {
@@ -178,12 +182,7 @@ export class ThirdPartyCalls {
     accepted();
     this.model.transferred(model, transferring, target);
     call.b = this.invite(call, 'C', binding, target, stayingDevice, undefined, []);
-    this.arm(call, () => {
-      const c = call.b!;
-      this.cancelLeg(c);
-      this.ackAndBye(call.a);
-      this.finish(call, c.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
-    });
+    this.armCallee(call);
     return true;
   }
 
@@ -262,15 +261,36 @@ export class ThirdPartyCalls {
     const binding = this.newestBinding(target);
     if (call.ended || b === undefined || binding === undefined || call.offer === undefined) return false;
     if (b.state !== 'calling' && b.state !== 'early') return false;
-    this.cancelLeg(b);
+    return this.ringInstead(call, target);
+  }
+
+  /** Rings `target` (newest registration) with the caller's offer instead of the current callee. */
+  private ringInstead(call: ThirdPartyCall, target: string): boolean {
+    const binding = this.newestBinding(target);
+    if (binding === undefined || call.offer === undefined) return false;
+    if (call.b !== undefined) this.cancelLeg(call.b);
     call.b = this.invite(call, 'B', binding, target, call.model.caller, call.offer, []);
-    this.arm(call, () => {
-      const c = call.b!;
-      this.cancelLeg(c);
-      this.ackAndBye(call.a);
-      this.finish(call, c.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
-    });
+    this.armCallee(call);
     return true;
+  }
+
+  /** Forwarding on busy / no answer (one hop, decided by the CSTA interface). */
+  private forwarded(call: ThirdPartyCall, reason: 'busy' | 'no-answer'): boolean {
+    const target = this.redirect?.(call.model, reason);
+    if (target === undefined || !this.ringInstead(call, target)) return false;
+    this.model.redirected(call.model, target, reason === 'busy' ? 'callForwardBusy' : 'callForwardNoAnswer');
+    return true;
+  }
+
+  /** The called phone may ring for the ring time; then forwarding on no answer, or the call ends. */
+  private armCallee(call: ThirdPartyCall): void {
+    this.arm(call, () => {
+      const b = call.b!;
+      if (b.gotProvisional && this.forwarded(call, 'no-answer')) return;
+      this.cancelLeg(b);
+      this.ackAndBye(call.a);
+      this.finish(call, b.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
+    });
   }
 
   /**
@@ -461,12 +481,7 @@ export class ThirdPartyCalls {
       return;
     }
     call.b = this.invite(call, 'B', binding, call.model.callee, call.model.caller, call.offer, []);
-    this.arm(call, () => {
-      const b = call.b!;
-      this.cancelLeg(b);
-      this.ackAndBye(call.a);
-      this.finish(call, b.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
-    });
+    this.armCallee(call);
   }
 
   private calleeAnswered(call: ThirdPartyCall, response: SipResponse): void {
@@ -494,6 +509,7 @@ export class ThirdPartyCalls {
       this.finish(call, 'caller-not-answered');
       return;
     }
+    if ((status === 486 || status === 600) && side === 'B' && this.forwarded(call, 'busy')) return;
     this.ackAndBye(call.a);
     if (leg.gotProvisional && (status === 408 || status === 480 || status === 487)) {
       this.finish(call, 'no-answer');
@@ -636,12 +652,7 @@ export class ThirdPartyCalls {
     call.a = staying;
     call.b = this.invite(call, 'C', binding, target, stayingDevice, undefined, []);
     call.holding = undefined;
-    this.arm(call, () => {
-      const c = call.b!;
-      this.cancelLeg(c);
-      this.ackAndBye(call.a);
-      this.finish(call, c.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
-    });
+    this.armCallee(call);
     return true;
   }
 

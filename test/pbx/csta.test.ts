@@ -1440,3 +1440,52 @@ describe('CSTA interface: a phone re-INVITEs inside a MakeCall call', () => {
     ]);
   });
 });
+
+describe('CSTA interface: forwarding on busy and no answer for MakeCall calls', () => {
+  it('the called phone is busy, then does not answer: the call goes on to the destination', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    alice.mode = 'answer';
+    for (const forwardingType of ['forwardBusy', 'forwardNoAns'] as const) {
+      await client.link.request({
+        name: 'SetForwarding',
+        device: '1002',
+        forwardingType,
+        activateForward: true,
+        forwardDN: '1004',
+      });
+    }
+    for (const [mode, cause] of [
+      ['busy', 'callForwardBusy'],
+      ['ring', 'callForwardNoAnswer'],
+    ] as const) {
+      await idle();
+      client.reset(monA);
+      client.reset(monB);
+      bob.mode = mode;
+      const daveAnswers = waitEvent(dave, 'ack', 5000);
+      const r = await client.link.request({
+        name: 'MakeCall',
+        callingDevice: '1001',
+        calledDirectoryNumber: '1002',
+      });
+      await daveAnswers;
+      const alerting = mode === 'ring' ? ['Delivered(1002) connected newCall'] : [];
+      await client.expect(monA, [
+        'ServiceInitiated(1001) initiated makeCall',
+        'Originated(1001) connected newCall',
+        ...alerting,
+        `Delivered(1004) connected ${cause}`,
+        `Established(1004) connected ${cause}`,
+      ]);
+      await client.expect(monB, [
+        ...(mode === 'ring' ? ['Delivered(1002) alerting newCall'] : []),
+        `Diverted(1002) null ${cause} to 1004`,
+      ]);
+      await client.link.request({ name: 'ClearCall', callToBeCleared: { callID: r.callingDevice.callID! } });
+    }
+    await idle();
+    await client.link.request({ name: 'SetForwarding', device: '1002', activateForward: false });
+    assert.equal((await dave.register(0)).status, 200);
+  });
+});
