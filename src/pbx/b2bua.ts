@@ -768,22 +768,41 @@ export class B2bua extends EventEmitter<B2buaEvents> {
    * side can re-INVITE it. Undefined when the call is not in a quiet answered state.
    */
   detach(call: Call, keep: 'caller' | 'callee'): DetachedLeg | undefined {
+    const legs = this.takeOver(call);
+    if (legs === undefined) return undefined;
+    const gone = keep === 'caller' ? legs.callee : legs.caller;
+    this.stack.sendRequest(gone.dialog.createRequest('BYE'), LOG_TU, gone.destination);
+    return keep === 'caller' ? legs.caller : legs.callee;
+  }
+
+  /**
+   * Takes both answered legs out of the B2BUA (for consultation and transfer, which the CSTA side runs
+   * as third-party calls): the call is released with cause 'transferred' and nothing is sent.
+   */
+  takeOver(call: Call): { caller: DetachedLeg; callee: DetachedLeg } | undefined {
     const bridge = [...this.bridges].find((b) => b.call === call);
     const winner = bridge?.winner;
     if (bridge === undefined || bridge.ended || winner?.dialog === undefined) return undefined;
     if (bridge.a.dialog === undefined || bridge.a.okRetransmit !== undefined) return undefined;
     if (bridge.ackToB !== undefined || bridge.reinvite !== undefined || bridge.media?.busy) return undefined;
-    const kept: 'A' | 'B' = keep === 'caller' ? 'A' : 'B';
-    this.hangUp(bridge, kept === 'A' ? 'B' : 'A');
-    const detached: DetachedLeg = {
-      dialog: kept === 'A' ? bridge.a.dialog : winner.dialog,
-      destination: kept === 'A' ? this.flowOf(bridge.a.source) : winner.destination,
-      sdp: bridge.media?.sdp[kept],
-      uas: kept === 'A',
-      ack: kept === 'B' ? winner.ack : undefined,
+    const legs = {
+      caller: {
+        dialog: bridge.a.dialog,
+        destination: this.flowOf(bridge.a.source),
+        sdp: bridge.media?.sdp.A,
+        uas: true,
+        ack: undefined,
+      },
+      callee: {
+        dialog: winner.dialog,
+        destination: winner.destination,
+        sdp: bridge.media?.sdp.B,
+        uas: false,
+        ack: winner.ack,
+      },
     };
     this.endBridge(bridge, 'transferred', undefined);
-    return detached;
+    return legs;
   }
 
   // ---- CSTA DeflectCall (used by csta-interface.ts) -------------------------------------------

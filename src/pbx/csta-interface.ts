@@ -126,6 +126,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
     this.thirdParty = new ThirdPartyCalls(stack, voice.registrar, voice.options.users, this.model, {
       domain: voice.domain,
       ...(voice.options.ringTimeoutMs === undefined ? {} : { ringTimeoutMs: voice.options.ringTimeoutMs }),
+      redirect: (model, reason) => this.forwardTarget(model, reason),
     });
     const third = this.thirdParty;
     // 3PCC dialogs are ours, not the B2BUA's: look at in-dialog requests and stray 2xx first.
@@ -136,6 +137,9 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
         if (request.method !== 'REGISTER' && request.to.params.has('tag') && third.handleRequest(request, tx))
           return;
         previous.onRequest?.(request, tx, source);
+      },
+      onAck: (ack, source) => {
+        if (!third.handleAck(ack)) previous.onAck?.(ack, source);
       },
       onStrayResponse: (response, source) => {
         if (!third.handleStrayResponse(response)) previous.onStrayResponse?.(response, source);
@@ -265,6 +269,12 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
         },
         deflect: (target) => this.voice.b2bua.deflect(call, target),
         // the B2BUA hands over the leg that stays; the transfer then runs as a third-party call
+        consult: (device, target, accepted) => {
+          const legs = this.voice.b2bua.takeOver(call);
+          if (legs === undefined) return false;
+          this.thirdParty!.adopt(model, legs);
+          return model.control.consult?.(device, target, accepted) ?? false;
+        },
         singleStepTransfer: (device, target, accepted) => {
           const kept = this.voice.b2bua.detach(call, device === caller ? 'callee' : 'caller');
           if (kept === undefined) return false;
@@ -303,13 +313,21 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
    */
   private forwardOnFailure(call: Call, reason: 'busy' | 'no-answer'): boolean {
     const model = this.b2buaCalls.get(call);
-    if (model === undefined || model.redirectCause !== undefined) return false;
-    const type: ForwardType = reason === 'busy' ? 'forwardBusy' : 'forwardNoAns';
-    const target = this.forwarding.get(model.callee)?.get(type);
-    if (target === undefined || target === model.caller || target === model.callee) return false;
-    if (this.dnd.has(target) || !this.voice.b2bua.deflect(call, target)) return false;
+    if (model === undefined) return false;
+    const target = this.forwardTarget(model, reason);
+    if (target === undefined || !this.voice.b2bua.deflect(call, target)) return false;
     this.model.redirected(model, target, reason === 'busy' ? 'callForwardBusy' : 'callForwardNoAnswer');
     return true;
+  }
+
+  /** Where forwarding on busy / no answer sends a call, if anywhere (one hop, registered, no DND). */
+  private forwardTarget(model: ModelCall, reason: 'busy' | 'no-answer'): string | undefined {
+    if (model.redirectCause !== undefined) return undefined;
+    const type: ForwardType = reason === 'busy' ? 'forwardBusy' : 'forwardNoAns';
+    const target = this.forwarding.get(model.callee)?.get(type);
+    if (target === undefined || target === model.caller || target === model.callee) return undefined;
+    if (this.dnd.has(target) || this.voice.registrar.lookup(target).length === 0) return undefined;
+    return target;
   }
 
   // ---- requests -------------------------------------------------------------------------------
@@ -418,7 +436,7 @@ export class CstaInterface extends EventEmitter<CstaInterfaceEvents> {
           appearanceAddressable: false,
           appearanceType: 'basicStandard',
           maxActiveCalls: 1,
-          maxHeldCalls: 0,
+          maxHeldCalls: 1,
         });
         return;
       case 'GetPhysicalDeviceInformation':

@@ -8,7 +8,7 @@
 
 import type { EventCause } from '../csta/index.ts';
 import { Dialog, dialogId, newCallId, newTag } from '../sip/dialog.ts';
-import { SipRequest, type SipResponse } from '../sip/message.ts';
+import { createResponse, SipRequest, type SipResponse } from '../sip/message.ts';
 import type { SipStack } from '../sip/stack.ts';
 import type {
   ClientTransactionUser,
@@ -25,6 +25,8 @@ export interface ThirdPartyOptions {
   domain: string;
   /** How long each phone may ring (ms). Capped below 32 s: the caller's 200 waits unACKed meanwhile. */
   ringTimeoutMs?: number;
+  /** Forwarding on busy / no answer: where the call goes instead (csta-interface.ts), if anywhere. */
+  redirect?: (call: ModelCall, reason: 'busy' | 'no-answer') => string | undefined;
 }
 
 /** Header added to the first INVITE when MakeCall says autoOriginate doNotPrompt. */
@@ -59,6 +61,10 @@ interface ThirdPartyCall {
   refuse?: EventCause;
   /** The callee's SDP answer (sent to the caller in its ACK). */
   answer?: { type: string; body: Buffer };
+  /** Ids of this call's dialogs in the routing table. */
+  dialogIds?: Set<string>;
+  /** A phone's own re-INVITE being relayed to the other phone; its 2xx repeats until the ACK. */
+  relaying?: { okRetransmit?: { stop(): void } } | undefined;
   /** Hold bookkeeping: a re-INVITE pair under way, o= version bump, who holds. */
   holding?: { busy: boolean; bump: number; held: Set<string> } | undefined;
 }
@@ -76,6 +82,7 @@ export class ThirdPartyCalls {
   private readonly model: CallModel;
   private readonly domain: string;
   private readonly ringTimeoutMs: number;
+  private readonly redirect: ThirdPartyOptions['redirect'];
   /** Our dialogs; which side a leg is on is read from the call (a transfer moves legs around). */
   private readonly dialogs = new Map<string, { call: ThirdPartyCall; leg: Leg }>();
   private readonly calls = new Set<ThirdPartyCall>();
@@ -94,6 +101,7 @@ export class ThirdPartyCalls {
     this.model = model;
     this.domain = options.domain;
     this.ringTimeoutMs = Math.min(options.ringTimeoutMs ?? MAX_RING_MS, MAX_RING_MS);
+    this.redirect = options.redirect;
   }
 
   get activeCalls(): number {
@@ -170,20 +178,43 @@ export class ThirdPartyCalls {
     holder.call = call;
     model.control = this.controlFor(holder, stayingDevice);
     this.calls.add(call);
-    this.dialogs.set(dialogId(kept.dialog.callId, kept.dialog.localTag, kept.dialog.remoteTag), {
-      call,
-      leg: staying,
-    });
+    this.remember(call, staying);
     accepted();
     this.model.transferred(model, transferring, target);
     call.b = this.invite(call, 'C', binding, target, stayingDevice, undefined, []);
-    this.arm(call, () => {
-      const c = call.b!;
-      this.cancelLeg(c);
-      this.ackAndBye(call.a);
-      this.finish(call, c.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
-    });
+    this.armCallee(call);
     return true;
+  }
+
+  /**
+   * A phone-dialled call taken over from the B2BUA with both legs (for a consultation): from here on
+   * it is one of ours, with the same CSTA call.
+   */
+  adopt(model: ModelCall, legs: { caller: DetachedLeg; callee: DetachedLeg }): void {
+    const holder: { call?: ThirdPartyCall } = {};
+    const leg = (d: DetachedLeg, device: string): Leg =>
+      ({
+        device,
+        destination: d.destination,
+        state: 'answered',
+        gotProvisional: true,
+        cancelWanted: false,
+        dialog: d.dialog,
+        uas: d.uas,
+        ...(d.ack === undefined ? {} : { ack: d.ack }),
+      }) as Leg;
+    const call: ThirdPartyCall = {
+      model,
+      a: leg(legs.caller, model.caller),
+      b: leg(legs.callee, model.callee),
+      ended: false,
+    };
+    if (legs.caller.sdp !== undefined) call.offer = legs.caller.sdp;
+    if (legs.callee.sdp !== undefined) call.answer = legs.callee.sdp;
+    holder.call = call;
+    model.control = this.controlFor(holder, model.caller);
+    this.calls.add(call);
+    for (const l of [call.a, call.b!]) this.remember(call, l);
   }
 
   private controlFor(holder: { call?: ThirdPartyCall }, caller: string): CallControl {
@@ -230,15 +261,36 @@ export class ThirdPartyCalls {
     const binding = this.newestBinding(target);
     if (call.ended || b === undefined || binding === undefined || call.offer === undefined) return false;
     if (b.state !== 'calling' && b.state !== 'early') return false;
-    this.cancelLeg(b);
+    return this.ringInstead(call, target);
+  }
+
+  /** Rings `target` (newest registration) with the caller's offer instead of the current callee. */
+  private ringInstead(call: ThirdPartyCall, target: string): boolean {
+    const binding = this.newestBinding(target);
+    if (binding === undefined || call.offer === undefined) return false;
+    if (call.b !== undefined) this.cancelLeg(call.b);
     call.b = this.invite(call, 'B', binding, target, call.model.caller, call.offer, []);
-    this.arm(call, () => {
-      const c = call.b!;
-      this.cancelLeg(c);
-      this.ackAndBye(call.a);
-      this.finish(call, c.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
-    });
+    this.armCallee(call);
     return true;
+  }
+
+  /** Forwarding on busy / no answer (one hop, decided by the CSTA interface). */
+  private forwarded(call: ThirdPartyCall, reason: 'busy' | 'no-answer'): boolean {
+    const target = this.redirect?.(call.model, reason);
+    if (target === undefined || !this.ringInstead(call, target)) return false;
+    this.model.redirected(call.model, target, reason === 'busy' ? 'callForwardBusy' : 'callForwardNoAnswer');
+    return true;
+  }
+
+  /** The called phone may ring for the ring time; then forwarding on no answer, or the call ends. */
+  private armCallee(call: ThirdPartyCall): void {
+    this.arm(call, () => {
+      const b = call.b!;
+      if (b.gotProvisional && this.forwarded(call, 'no-answer')) return;
+      this.cancelLeg(b);
+      this.ackAndBye(call.a);
+      this.finish(call, b.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
+    });
   }
 
   /**
@@ -306,10 +358,8 @@ export class ThirdPartyCalls {
       held.b = joining;
       held.answer = joiningSdp;
     }
-    this.dialogs.set(dialogId(joining.dialog.callId, joining.dialog.localTag, joining.dialog.remoteTag), {
-      call: held,
-      leg: joining,
-    });
+    this.remember(held, joining);
+    this.forget(active);
     const bump = (held.holding?.bump ?? 0) + (active.holding?.bump ?? 0) + 1;
     held.holding = { busy: false, bump, held: new Set() };
     this.reoffer(staying, withDirection(joiningSdp, 'sendrecv', bump), () => undefined);
@@ -396,7 +446,7 @@ export class ThirdPartyCalls {
       return;
     }
     leg.dialog = Dialog.asUac(leg.request, response);
-    this.dialogs.set(dialogId(leg.dialog.callId, leg.dialog.localTag, leg.dialog.remoteTag), { call, leg });
+    this.remember(call, leg);
     if (call.ended || leg.state === 'cancelled' || leg.cancelWanted) {
       leg.state = 'answered';
       this.ackAndBye(leg);
@@ -431,12 +481,7 @@ export class ThirdPartyCalls {
       return;
     }
     call.b = this.invite(call, 'B', binding, call.model.callee, call.model.caller, call.offer, []);
-    this.arm(call, () => {
-      const b = call.b!;
-      this.cancelLeg(b);
-      this.ackAndBye(call.a);
-      this.finish(call, b.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
-    });
+    this.armCallee(call);
   }
 
   private calleeAnswered(call: ThirdPartyCall, response: SipResponse): void {
@@ -464,6 +509,7 @@ export class ThirdPartyCalls {
       this.finish(call, 'caller-not-answered');
       return;
     }
+    if ((status === 486 || status === 600) && side === 'B' && this.forwarded(call, 'busy')) return;
     this.ackAndBye(call.a);
     if (leg.gotProvisional && (status === 408 || status === 480 || status === 487)) {
       this.finish(call, 'no-answer');
@@ -606,12 +652,7 @@ export class ThirdPartyCalls {
     call.a = staying;
     call.b = this.invite(call, 'C', binding, target, stayingDevice, undefined, []);
     call.holding = undefined;
-    this.arm(call, () => {
-      const c = call.b!;
-      this.cancelLeg(c);
-      this.ackAndBye(call.a);
-      this.finish(call, c.gotProvisional ? 'no-answer' : { failed: 'destNotObtainable' });
-    });
+    this.armCallee(call);
     return true;
   }
 
@@ -698,15 +739,32 @@ export class ThirdPartyCalls {
     call.ended = true;
     if (call.timer !== undefined) clearTimeout(call.timer);
     this.calls.delete(call);
-    // the dialogs stay known for a while so that late BYEs and 2xx retransmissions still match
-    const ids = [...this.dialogs].filter(([, e]) => e.call === call).map(([id]) => id);
+    this.forget(call);
+    this.model.end(call.model, how);
+  }
+
+  /** Routes requests of `leg`'s dialog to `call`. */
+  private remember(call: ThirdPartyCall, leg: Leg): void {
+    const d = leg.dialog;
+    if (d === undefined) return;
+    const id = dialogId(d.callId, d.localTag, d.remoteTag);
+    this.dialogs.set(id, { call, leg });
+    call.dialogIds ??= new Set();
+    call.dialogIds.add(id);
+  }
+
+  /**
+   * Forgets an ended call's dialogs, after a while: late BYEs and 2xx retransmissions still match
+   * meanwhile. A dialog that moved to another call (transfer) stays.
+   */
+  private forget(call: ThirdPartyCall): void {
+    const ids = [...(call.dialogIds ?? [])];
     const timer = setTimeout(() => {
       this.lingering.delete(timer);
-      for (const id of ids) this.dialogs.delete(id);
+      for (const id of ids) if (this.dialogs.get(id)?.call === call) this.dialogs.delete(id);
     }, 32_000);
     timer.unref?.();
     this.lingering.add(timer);
-    this.model.end(call.model, how);
   }
 
   // ---- SIP requests and stray responses in our dialogs ----------------------------------------------
@@ -745,11 +803,141 @@ export class ThirdPartyCalls {
       case 'INFO':
         tx.reply(200);
         return true;
+      case 'INVITE':
+        this.relayReinvite(call, side, leg, request, tx);
+        return true;
       default:
-        // re-INVITE/UPDATE (hold, codec change) are not relayed on 3PCC calls yet
-        tx.reply(request.method === 'INVITE' || request.method === 'UPDATE' ? 488 : 501);
+        // UPDATE and the rest are not relayed on third-party calls
+        tx.reply(request.method === 'UPDATE' ? 488 : 501);
         return true;
     }
+  }
+
+  /**
+   * A phone's own re-INVITE (hold, session refresh, codec change): its offer goes to the other phone
+   * and the answer comes back; sendonly/inactive gives Held, sendrecv Retrieved. An offerless
+   * re-INVITE is answered with the other phone's last SDP.
+   */
+  private relayReinvite(
+    call: ThirdPartyCall,
+    side: 'A' | 'B',
+    leg: Leg,
+    request: SipRequest,
+    tx: ServerTransaction,
+  ): void {
+    const other = side === 'A' ? call.b : call.a;
+    const otherSdp = side === 'A' ? call.answer : call.offer;
+    if (call.ended || other?.dialog === undefined || other.state !== 'answered' || leg.dialog === undefined) {
+      tx.reply(call.ended ? 481 : 491);
+      return;
+    }
+    if (call.relaying !== undefined || call.holding?.busy) {
+      tx.reply(491);
+      return;
+    }
+    const ownDialog = leg.dialog;
+    const answer = (status: number, sdp: { type: string; body: Buffer } | undefined) => {
+      const r = createResponse(request, status);
+      if (status < 300) {
+        r.append('Contact', ownDialog.localContact);
+        if (sdp !== undefined) {
+          r.set('Content-Type', sdp.type);
+          r.body = sdp.body;
+        }
+        const relaying: { okRetransmit?: { stop(): void } } = {};
+        call.relaying = relaying;
+        tx.respond(r);
+        relaying.okRetransmit = this.stack.retransmit2xx(tx, r, () => {
+          if (call.relaying === relaying) call.relaying = undefined;
+        });
+      } else tx.respond(r);
+    };
+    const type = request.get('Content-Type');
+    if (request.body.length === 0 || type === undefined) {
+      answer(200, otherSdp);
+      return;
+    }
+    const offer = { type, body: request.body };
+    const out = other.dialog.createRequest('INVITE');
+    out.set('Content-Type', type);
+    out.body = request.body;
+    const otherDialog = other.dialog;
+    call.relaying = {};
+    let done = false;
+    this.stack.sendRequest(
+      out,
+      {
+        onResponse: (r) =>
+          this.safely(() => {
+            if (r.status < 200 || done) return;
+            done = true;
+            call.relaying = undefined;
+            if (r.status >= 300) {
+              answer(r.status, undefined);
+              return;
+            }
+            this.stack
+              .sendStateless(otherDialog.createRequest('ACK', out.cseq.seq), other.destination)
+              .catch(() => undefined);
+            const rType = r.get('Content-Type');
+            const got =
+              rType === undefined || r.body.length === 0 ? undefined : { type: rType, body: r.body };
+            if (side === 'A') {
+              call.offer = offer;
+              if (got !== undefined) call.answer = got;
+            } else {
+              call.answer = offer;
+              if (got !== undefined) call.offer = got;
+            }
+            answer(200, got);
+            this.noteDirection(call, leg.device, offer.body);
+          }),
+        onTimeout: () =>
+          this.safely(() => {
+            if (done) return;
+            done = true;
+            call.relaying = undefined;
+            answer(408, undefined);
+          }),
+        onTransportError: () =>
+          this.safely(() => {
+            if (done) return;
+            done = true;
+            call.relaying = undefined;
+            answer(503, undefined);
+          }),
+      },
+      other.destination,
+    );
+  }
+
+  /** A phone's own offer: sendonly/inactive holds the call for it, anything else takes it off hold. */
+  private noteDirection(call: ThirdPartyCall, device: string, sdp: Buffer): void {
+    const held = /^a=(sendonly|inactive)\s*$/m.test(sdp.toString('latin1'));
+    call.holding ??= { busy: false, bump: 0, held: new Set() };
+    if (call.holding.held.has(device) === held) return;
+    if (held) {
+      call.holding.held.add(device);
+      this.model.held(call.model, device);
+    } else {
+      call.holding.held.delete(device);
+      this.model.retrieved(call.model, device);
+    }
+  }
+
+  /** The ACK for a relayed re-INVITE's 2xx: stop repeating it. */
+  handleAck(ack: SipRequest): boolean {
+    const localTag = ack.to.params.get('tag');
+    const remoteTag = ack.from.params.get('tag');
+    if (typeof localTag !== 'string' || typeof remoteTag !== 'string') return false;
+    const entry = this.dialogs.get(dialogId(ack.callId, localTag, remoteTag));
+    if (entry === undefined) return false;
+    const relaying = entry.call.relaying;
+    if (relaying?.okRetransmit !== undefined) {
+      relaying.okRetransmit.stop();
+      entry.call.relaying = undefined;
+    }
+    return true;
   }
 
   /** A 2xx retransmitted after its transaction ended: ACK it again. */

@@ -1347,3 +1347,145 @@ describe('CSTA interface: deflect on a MakeCall call', () => {
     assert.equal((await dave.register(0)).status, 200);
   });
 });
+
+describe('CSTA interface: consultation and transfer of a phone-dialled call', () => {
+  it('the B2BUA call is taken over, held, consulted and transferred; the callee and the target talk on', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    const monD = await client.monitor('1004');
+    alice.mode = 'answer';
+    bob.mode = 'answer';
+    assert.equal((await alice.call('1002').done).status, 200);
+    const [delivered] = await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+    ]);
+    const c1 = callIdOf(delivered!)!;
+    const holdToBob = waitEvent<SipRequest>(bob, 'reinvite', 3000);
+    const consultation = await client.link.request({
+      name: 'ConsultationCall',
+      existingCall: { callID: c1, deviceID: '1001' },
+      consultedDevice: '1004',
+    });
+    const c2 = consultation.initiatedCall.callID!;
+    assert.match((await holdToBob)[0]!.body.toString(), /a=sendonly/);
+    await client.expect(monD, ['Delivered(1004) alerting newCall', 'Established(1004) connected newCall']);
+    const consulting = [
+      'ServiceInitiated(1001) initiated newCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) hold consultation',
+      'ServiceInitiated(1001) initiated consultation',
+      'Originated(1001) connected newCall',
+      'Delivered(1004) connected newCall',
+      'Established(1004) connected newCall',
+    ];
+    await client.expect(monA, consulting);
+    const bobMedia = waitEvent<SipRequest>(bob, 'reinvite', 3000);
+    await client.link.request({
+      name: 'TransferCall',
+      heldCall: { callID: c1, deviceID: '1001' },
+      activeCall: { callID: c2, deviceID: '1001' },
+    });
+    assert.match((await bobMedia)[0]!.body.toString(), /m=audio 31000[\s\S]*a=sendrecv/);
+    await client.expect(monA, [...consulting, 'Transfered(1001) null transfer']);
+    const daveBye = waitEvent(dave, 'bye', 3000);
+    await bob.hangup();
+    await daveBye;
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) connected consultation',
+      'Transfered(1001) connected transfer',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+    await client.expect(monD, [
+      'Delivered(1004) alerting newCall',
+      'Established(1004) connected newCall',
+      'Transfered(1001) connected transfer',
+      'ConnectionCleared(1002) connected normalClearing',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+    assert.equal((await dave.register(0)).status, 200);
+    await client.link.request({ name: 'MonitorStop', monitorCrossRefID: monD });
+  });
+});
+
+describe('CSTA interface: a phone re-INVITEs inside a MakeCall call', () => {
+  it('the offer is relayed to the other phone; sendonly gives Held, sendrecv Retrieved', async () => {
+    alice.mode = 'answer';
+    bob.mode = 'answer';
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+    });
+    await client.expect(monB, ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall']);
+    await waitUntil(() => bob.dialog !== undefined, 3000, 'bob in a dialog');
+    const relayed = waitEvent<SipRequest>(alice, 'reinvite', 3000);
+    const held = await reinvite(bob, 'sendonly');
+    assert.equal(held.status, 200);
+    assert.match(held.body.toString(), /m=audio 40000/, "alice's answer comes back");
+    assert.match((await relayed)[0]!.body.toString(), /m=audio 32000[\s\S]*a=sendonly/);
+    assert.equal((await reinvite(bob, 'sendrecv')).status, 200);
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID: r.callingDevice.callID! } });
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'Held(1002) hold normal',
+      'Retrieved(1002) connected normal',
+      'ConnectionCleared(1001) connected normalClearing',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+  });
+});
+
+describe('CSTA interface: forwarding on busy and no answer for MakeCall calls', () => {
+  it('the called phone is busy, then does not answer: the call goes on to the destination', async () => {
+    const dave = await phone('1004', 'dave-secret');
+    dave.mode = 'answer';
+    alice.mode = 'answer';
+    for (const forwardingType of ['forwardBusy', 'forwardNoAns'] as const) {
+      await client.link.request({
+        name: 'SetForwarding',
+        device: '1002',
+        forwardingType,
+        activateForward: true,
+        forwardDN: '1004',
+      });
+    }
+    for (const [mode, cause] of [
+      ['busy', 'callForwardBusy'],
+      ['ring', 'callForwardNoAnswer'],
+    ] as const) {
+      await idle();
+      client.reset(monA);
+      client.reset(monB);
+      bob.mode = mode;
+      const daveAnswers = waitEvent(dave, 'ack', 5000);
+      const r = await client.link.request({
+        name: 'MakeCall',
+        callingDevice: '1001',
+        calledDirectoryNumber: '1002',
+      });
+      await daveAnswers;
+      const alerting = mode === 'ring' ? ['Delivered(1002) connected newCall'] : [];
+      await client.expect(monA, [
+        'ServiceInitiated(1001) initiated makeCall',
+        'Originated(1001) connected newCall',
+        ...alerting,
+        `Delivered(1004) connected ${cause}`,
+        `Established(1004) connected ${cause}`,
+      ]);
+      await client.expect(monB, [
+        ...(mode === 'ring' ? ['Delivered(1002) alerting newCall'] : []),
+        `Diverted(1002) null ${cause} to 1004`,
+      ]);
+      await client.link.request({ name: 'ClearCall', callToBeCleared: { callID: r.callingDevice.callID! } });
+    }
+    await idle();
+    await client.link.request({ name: 'SetForwarding', device: '1002', activateForward: false });
+    assert.equal((await dave.register(0)).status, 200);
+  });
+});
