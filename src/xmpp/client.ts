@@ -83,11 +83,13 @@ export class XmppClient extends EventEmitter {
     this.attach(socket);
   }
 
-  /** XEP-0199: a ping from the server (its liveness check) is answered at once. */
+  /** XEP-0199: a ping from our server (its liveness check) is answered at once. */
   private answerPing(el: Element): void {
     if (el.name !== 'iq' || el.attr('type') !== 'get' || el.getChild('ping', NS.ping) === undefined) return;
     const from = el.attr('from');
-    if (from?.includes('@')) return;
+    // Only the server's own liveness ping; pings from other entities stay for the test to handle.
+    const domain = this.jid.split('@')[1]?.split('/')[0];
+    if (from !== undefined && from !== domain) return;
     const reply = new Element('iq', NS.client, { type: 'result', id: el.attr('id') });
     if (from !== undefined) reply.setAttr('to', from);
     this.send(reply);

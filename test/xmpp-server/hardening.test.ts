@@ -222,3 +222,72 @@ test('file descriptors exhausted: connections are refused, nothing crashes, acce
   );
   t.diagnostic(`${refused} of 150 flood connections were refused`);
 });
+
+test('10,000 connections at once that stop after the stream header: established sessions keep working, logins still work, all are timed out', async (t) => {
+  const COUNT = 10_000;
+  const server = new Proc(
+    process.execPath,
+    ['--import', 'tsx', new URL('./peers/emfile-server.ts', import.meta.url).pathname],
+    { env: { ...process.env, NEGOTIATION_TIMEOUT_S: '20' } },
+  );
+  t.after(() => server.stop());
+  const [, port] = await server.waitForOutput(/PORTS (\d+) \d+/, 30_000);
+  const c2sPort = Number(port);
+  const connectAs = (username: string) =>
+    XmppClient.connect({
+      host: '127.0.0.1',
+      port: c2sPort,
+      domain: DOMAIN,
+      username,
+      password: `${username}pw`,
+      tls: 'none',
+    });
+  const alice = await connectAs('alice');
+  const bob = await connectAs('bob');
+  t.after(() => {
+    alice.kill();
+    bob.kill();
+  });
+  const sockets: Socket[] = [];
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+  });
+  let connected = 0;
+  let closed = 0;
+  // In batches, each connection sending a stream header and waiting for the server's answer, so that
+  // every one of them is accepted (a connection the kernel completed but the server never accepted
+  // because the listen backlog overflowed would say nothing about the server).
+  for (let batch = 0; batch < COUNT / 500; batch++) {
+    await Promise.all(
+      Array.from({ length: 500 }, () => {
+        const s = connect({ host: '127.0.0.1', port: c2sPort });
+        sockets.push(s);
+        s.on('error', () => {});
+        s.on('close', () => closed++);
+        return new Promise<void>((resolve) => {
+          s.once('connect', () => s.write(HEADER));
+          s.once('data', () => {
+            connected++;
+            resolve();
+          });
+          s.once('close', () => resolve());
+        });
+      }),
+    );
+  }
+  t.diagnostic(`${connected} of ${COUNT} connected`);
+  assert.equal(connected, COUNT);
+  assert.equal(closed, 0, 'all 10,000 open at the same time');
+  await stillServed(alice, bob, 'with 10,000 idle connections');
+  const carol = await connectAs('bob');
+  carol.kill();
+  // Every idle connection is ended by the server (negotiation timeout 20 s).
+  await waitUntil(
+    () => closed === COUNT,
+    60_000,
+    `all ${COUNT} idle connections closed (closed ${closed})`,
+    100,
+  );
+  assert.equal(server.child.exitCode, null);
+  await stillServed(bob, alice, 'after the idle connections are gone');
+});

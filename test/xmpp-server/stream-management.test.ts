@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
+import WebSocket from 'ws';
 import { Element } from '../../src/xml/index.ts';
 import { NS } from '../../src/xmpp/ns.ts';
 import type { XmppServer } from '../../src/xmpp-server/server.ts';
-import { waitUntil } from '../helpers/net.ts';
+import { waitEvent, waitUntil } from '../helpers/net.ts';
 import {
   DOMAIN,
   errorCondition,
@@ -197,4 +198,40 @@ test('another account cannot resume a session; liveness with stream management u
   again.output = '';
   again.write(`<resume xmlns='${SM}' previd='${id}' h='0'/>`);
   await again.expect(/<resumed /);
+});
+
+test('a WebSocket session with stream management resumes on a TCP connection after the WebSocket drops', async (t) => {
+  const server = await startServer(t, undefined, { resumeTimeoutS: 30, websocketPort: 0 });
+  const alice = await login(t, server, 'alice');
+  const ws = new WebSocket(`ws://127.0.0.1:${server.websocketPort}/xmpp-websocket`, ['xmpp']);
+  t.after(() => ws.terminate());
+  const got: string[] = [];
+  ws.on('message', (d) => got.push(d.toString()));
+  ws.on('error', () => {});
+  await waitEvent(ws, 'open', 5000);
+  const expect = (re: RegExp) => waitUntil(() => got.some((m) => re.test(m)), 5000, `${re}`);
+  const open = `<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='${DOMAIN}' version='1.0'/>`;
+  ws.send(open);
+  await expect(/<mechanism>PLAIN/);
+  ws.send(
+    `<auth xmlns='${NS.sasl}' mechanism='PLAIN'>${Buffer.from('\0bob\0bobpw').toString('base64')}</auth>`,
+  );
+  await expect(/^<success/);
+  ws.send(open);
+  await expect(/<sm xmlns='urn:xmpp:sm:3'\/>/);
+  ws.send(
+    `<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='${NS.bind}'><resource>web</resource></bind></iq>`,
+  );
+  await expect(/bob@localhost\/web/);
+  ws.send(`<enable xmlns='${SM}' resume='true'/>`);
+  await expect(/<enabled /);
+  const id = got.find((m) => m.startsWith('<enabled '))!.match(/id='([^']+)'/)![1]!;
+  ws.terminate();
+  await waitUntil(() => server.router.sessionsOf('bob').length === 1, 5000, 'still bound');
+  alice.send(message({ to: 'bob@localhost/web', type: 'chat' }, 'kept across transports'));
+  const tcp = await rawAuth(t, server, 'bob');
+  tcp.output = '';
+  tcp.write(`<resume xmlns='${SM}' previd='${id}' h='0'/>`);
+  await tcp.expect(/<resumed /);
+  await tcp.expect(/kept across transports/);
 });

@@ -1,6 +1,7 @@
 /**
- * A text server for the file-descriptor exhaustion test: run under `prlimit --nofile=N`, prints its
- * ports, then runs until SIGTERM. Accounts: alice, bob (password NAMEpw).
+ * A text server in its own process, for the file-descriptor exhaustion test (run under
+ * `prlimit --nofile=N`) and the many-connections test: prints its ports, then runs until SIGTERM.
+ * Accounts: alice, bob (password NAMEpw). NEGOTIATION_TIMEOUT_S sets the login timeout.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ const server = new XmppServer(
     components: new Map([['cti.localhost', 'gwsecret']]),
     allowPlainLoopback: true,
     dataDir: dir,
+    negotiationTimeoutS: Number(process.env.NEGOTIATION_TIMEOUT_S ?? 30),
   },
   { store, log: pino({ level: 'warn' }, pino.destination(2)) },
 );
