@@ -186,7 +186,8 @@ describe('component connection faults', () => {
       const [reason] = await waitEvent<string>(conn, 'offline', 2000);
       assert.match(reason!, /no keep-alive answer/);
       await waitEvent(conn, 'online', 2000);
-      assert.equal(fake.sockets.length, 2);
+      // A new connection each time: this server never answers, so a slow machine may already be on its third.
+      assert.ok(fake.sockets.length >= 2, `${fake.sockets.length} connections`);
       assert.ok(fake.received.some((e) => e.name === 'iq' && e.getChild('ping', 'urn:xmpp:ping')));
     } finally {
       await conn.stop();
