@@ -186,7 +186,17 @@ function onMessage(m) {
   if (body === undefined || type === 'error' || type === 'groupchat') return;
   const jid = bare(m.getAttribute('from') ?? '');
   if (jid === state.gateway) return gatewaySays(body);
-  if (isPhone(jid) && /^(Incoming|Missed) call from /.test(body)) return callNotice(jid, body);
+  if (isPhone(jid) && /^(Incoming|Missed) call from /.test(body)) {
+    // A notice kept for us while we were offline (XEP-0203 delay) is history, not a ringing phone.
+    const delay = child(m, 'delay', 'urn:xmpp:delay');
+    if (delay !== undefined)
+      return addHistory(
+        /^Missed/.test(body) ? 'missed' : 'incoming',
+        callerOf(body),
+        delay.getAttribute('stamp'),
+      );
+    return callNotice(jid, body);
+  }
   addChat(jid, { text: body, mine: false });
 }
 
@@ -391,20 +401,33 @@ function onMyPhone() {
 function setCall(text, kind) {
   $('call-state').textContent = text;
   $('current-call').className = kind;
+  // Without a call there is nothing to hang up, hold or transfer (unless we do not know our phone's state).
+  const idle = kind === 'idle' && state.myExtension !== undefined;
+  for (const id of ['hangup', 'hold', 'retrieve', 'transfer']) $(id).disabled = idle;
 }
 
 function callNotice(phoneJid, body) {
   const [first, callerJid] = body.split('\n');
   const missed = first.startsWith('Missed');
-  const caller = first.replace(/^(Incoming|Missed) call from /, '');
-  addHistory(missed ? 'missed' : 'incoming', caller);
+  const caller = callerOf(first);
   if (missed) {
+    // The call that rang is the one missed: mark its entry rather than adding a second one.
+    const rang = state.history.find((h) => h.kind === 'incoming' && h.party === caller);
+    if (rang !== undefined && Date.now() - Date.parse(rang.at) < 10 * 60_000) {
+      rang.kind = 'missed';
+      saveHistory();
+    } else addHistory('missed', caller);
     closeIncoming();
     return;
   }
+  addHistory('incoming', caller);
   state.incoming = { phoneJid, caller, callerJid };
   $('incoming-caller').textContent = callerJid ? `${caller}\n${callerJid}` : caller;
   if (!$('incoming').open) $('incoming').show();
+}
+
+function callerOf(body) {
+  return body.split('\n')[0].replace(/^(Incoming|Missed) call from /, '');
 }
 
 function closeIncoming() {
@@ -468,9 +491,14 @@ function loadHistory() {
   }
 }
 
-function addHistory(kind, party) {
-  state.history.unshift({ kind, party, at: new Date().toISOString() });
+function addHistory(kind, party, stamp) {
+  const at = stamp && !Number.isNaN(Date.parse(stamp)) ? new Date(stamp) : new Date();
+  state.history.unshift({ kind, party, at: at.toISOString() });
   state.history.length = Math.min(state.history.length, 50);
+  saveHistory();
+}
+
+function saveHistory() {
   try {
     localStorage.setItem(historyKey(), JSON.stringify(state.history));
   } catch {

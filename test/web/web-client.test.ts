@@ -182,4 +182,47 @@ describe('web client in Chromium against switchboard up', () => {
     await popup.waitFor({ state: 'hidden', timeout: 10_000 });
     await page.screenshot({ path: join(ARTIFACTS, '4-missed.png') });
   });
+  it('bob logs in in a second tab: subscription approval, presence and one-to-one chat both ways', async () => {
+    const bobPage = await browser!.newPage();
+    bobPage.on('pageerror', (e) => console.log(`# bob's page error: ${e.message}`));
+    await bobPage.goto(`http://127.0.0.1:${httpPort}/`);
+    await bobPage.fill('#jid', 'bob@localhost');
+    await bobPage.fill('#password', users.bob!.password);
+    await bobPage.click('#login-button');
+    // alice asked for bob's presence while he was offline: the request waits for him.
+    const request = bobPage.locator('#requests li[data-jid="alice@localhost"]');
+    await request.waitFor({ timeout: 10_000 });
+    // The call alice made to him earlier reached him as an offline message: history, not a pop-up.
+    await bobPage.locator('#history li[data-kind="incoming"]', { hasText: '1001 (alice)' }).waitFor();
+    assert.equal(await bobPage.locator('#incoming').isVisible(), false);
+    await request.locator('button', { hasText: 'Allow' }).click();
+    // Allowing also adds alice and asks for her presence in return; she allows it in her page.
+    const back = page.locator('#requests li[data-jid="bob@localhost"]');
+    await back.waitFor({ timeout: 10_000 });
+    await back.locator('button', { hasText: 'Allow' }).click();
+    await page
+      .locator('#roster li.contact[data-jid="bob@localhost"][data-show="available"]')
+      .waitFor({ timeout: 10_000 });
+    await bobPage
+      .locator('#roster li.contact[data-jid="alice@localhost"][data-show="available"]')
+      .waitFor({ timeout: 10_000 });
+
+    await contact('bob@localhost').locator('.who').click();
+    await page.fill('#chat-input', 'Hi bob, <b>not bold</b> & fine?');
+    await page.click('#chat-send');
+    const fromAlice = bobPage.locator('#roster li.contact[data-jid="alice@localhost"]');
+    await fromAlice.locator('.unread', { hasText: '1' }).waitFor({ timeout: 10_000 });
+    await fromAlice.locator('.who').click();
+    await bobPage.locator('#messages li', { hasText: 'Hi bob, <b>not bold</b> & fine?' }).waitFor();
+    await bobPage.fill('#chat-input', 'Hi alice');
+    await bobPage.click('#chat-send');
+    await page.locator('#messages li:not(.mine)', { hasText: 'Hi alice' }).waitFor({ timeout: 10_000 });
+    await page.screenshot({ path: join(ARTIFACTS, '5-chat-alice.png') });
+    await bobPage.screenshot({ path: join(ARTIFACTS, '5-chat-bob.png') });
+    await bobPage.click('#logout');
+    await page
+      .locator('#roster li.contact[data-jid="bob@localhost"][data-show="offline"]')
+      .waitFor({ timeout: 10_000 });
+    await bobPage.close();
+  });
 });
