@@ -76,6 +76,7 @@ async function start(client) {
   $('login-view').hidden = true;
   $('app-view').hidden = false;
   document.body.dataset.state = 'online';
+  document.body.dataset.mechanism = client.mechanismUsed ?? '';
   client.addEventListener('stanza', (e) => onStanza(e.detail));
   client.addEventListener('iq', (e) => {
     if (onIq(e.detail)) e.preventDefault();

@@ -123,6 +123,7 @@ describe('web client in Chromium against switchboard up', () => {
     await page.fill('#password', users.alice!.password);
     await page.click('#login-button');
     await page.locator('#my-jid', { hasText: 'alice@localhost/' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.getAttribute('body', 'data-mechanism'), 'SCRAM-SHA-256');
     // The gateway answers "status": the page knows her phone and adds it as a contact.
     await page.locator('#my-phone', { hasText: '(1001)' }).waitFor({ timeout: 10_000 });
     await contact('1001@cti.localhost').locator('.status', { hasText: 'Idle' }).waitFor({ timeout: 10_000 });
@@ -224,5 +225,45 @@ describe('web client in Chromium against switchboard up', () => {
       .locator('#roster li.contact[data-jid="bob@localhost"][data-show="offline"]')
       .waitFor({ timeout: 10_000 });
     await bobPage.close();
+  });
+  it('the browser XMPP module logs in with each mechanism the server offers, and refuses a wrong password', async () => {
+    const results = await page.evaluate(
+      async ({ ws, password }) => {
+        // A URL of the page, not a module of this project: a variable keeps tsc from resolving it.
+        const moduleUrl: string = '/xmpp.js';
+        const { XmppClient } = await import(moduleUrl);
+        const out: string[] = [];
+        for (const [only, pw] of [
+          ['SCRAM-SHA-256', password],
+          ['SCRAM-SHA-1', password],
+          ['PLAIN', password],
+          ['SCRAM-SHA-1', `${password}x`],
+        ]) {
+          const c = new XmppClient();
+          const auth = c.authenticate.bind(c);
+          c.authenticate = (offered: string[], u: string, p: string) =>
+            auth(
+              offered.filter((m) => m === only),
+              u,
+              p,
+            );
+          try {
+            const jid = await c.connect(ws, 'carol@localhost', pw, 'probe');
+            out.push(`${c.mechanismUsed} ${jid}`);
+          } catch (e) {
+            out.push(`${only} failed: ${(e as Error).message}`);
+          }
+          c.close();
+        }
+        return out;
+      },
+      { ws: `ws://127.0.0.1:${httpPort}/xmpp-websocket`, password: users.carol!.password },
+    );
+    assert.deepEqual(results, [
+      'SCRAM-SHA-256 carol@localhost/probe',
+      'SCRAM-SHA-1 carol@localhost/probe',
+      'PLAIN carol@localhost/probe',
+      'SCRAM-SHA-1 failed: Wrong JID or password',
+    ]);
   });
 });
