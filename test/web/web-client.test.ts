@@ -182,6 +182,17 @@ describe('web client in Chromium against switchboard up', () => {
       .waitFor({ timeout: 10_000 });
     await popup.waitFor({ state: 'hidden', timeout: 10_000 });
     await page.screenshot({ path: join(ARTIFACTS, '4-missed.png') });
+
+    // Another call; this time alice declines it in the pop-up: the caller gets a final error response.
+    const ringsAgain = new Promise((resolve) => alicePhone.once('incoming', resolve));
+    const second = carolPhone.call('1001');
+    await ringsAgain;
+    await page.locator('#call-state', { hasText: 'Ringing' }).waitFor({ timeout: 10_000 });
+    await popup.locator('#incoming-decline').click();
+    const declined = await second.done;
+    assert.ok(declined.status >= 400, `carol's call ends with ${declined.status}`);
+    await page.locator('#phone-log li', { hasText: 'Hung up.' }).nth(1).waitFor({ timeout: 10_000 });
+    await page.locator('#call-state', { hasText: 'No call' }).waitFor({ timeout: 10_000 });
   });
   it('bob logs in in a second tab: subscription approval, presence and one-to-one chat both ways', async () => {
     const bobPage = await browser!.newPage();
