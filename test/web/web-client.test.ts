@@ -152,6 +152,13 @@ describe('web client in Chromium against switchboard up', () => {
     await page.locator('#call-state', { hasText: 'On the phone' }).waitFor({ timeout: 10_000 });
     await page.screenshot({ path: join(ARTIFACTS, '2-in-call.png') });
 
+    await page.click('#hold');
+    await page.locator('#phone-log li', { hasText: 'Your call is on hold.' }).waitFor({ timeout: 10_000 });
+    await page.locator('#call-state', { hasText: 'On hold' }).waitFor({ timeout: 10_000 });
+    await page.click('#retrieve');
+    await page.locator('#phone-log li', { hasText: 'Your call is back.' }).waitFor({ timeout: 10_000 });
+    await page.locator('#call-state', { hasText: 'On the phone' }).waitFor({ timeout: 10_000 });
+
     const byes = Promise.all([
       new Promise((resolve) => alicePhone.once('bye', resolve)),
       new Promise((resolve) => bobPhone.once('bye', resolve)),
@@ -276,5 +283,39 @@ describe('web client in Chromium against switchboard up', () => {
       'PLAIN carol@localhost/probe',
       'SCRAM-SHA-1 failed: Wrong JID or password',
     ]);
+  });
+  it('alice transfers her call with bob to carol from the page: carol’s phone rings, alice is out', async () => {
+    const [alicePhone, bobPhone, carolPhone] = phones as [TestPhone, TestPhone, TestPhone];
+    alicePhone.mode = 'answer';
+    bobPhone.mode = 'ring';
+    carolPhone.mode = 'ring';
+    const bobRings = new Promise((resolve) => bobPhone.once('incoming', resolve));
+    await page.fill('#dial-number', '100');
+    await page.click('#keys button:text-is("2")');
+    assert.equal(await page.inputValue('#dial-number'), '1002');
+    await page.click('#dial');
+    await bobRings;
+    bobPhone.answer();
+    // bob has answered when his phone contact says so (alice's side is "On the phone" from her answer on).
+    await contact('1002@cti.localhost')
+      .locator('.status', { hasText: 'On the phone' })
+      .waitFor({ timeout: 10_000 });
+    await page.locator('#call-state', { hasText: 'On the phone' }).waitFor({ timeout: 10_000 });
+
+    const carolRings = new Promise((resolve) => carolPhone.once('incoming', resolve));
+    const aliceBye = new Promise((resolve) => alicePhone.once('bye', resolve));
+    await page.fill('#transfer-target', 'carol');
+    await page.click('#transfer');
+    await page
+      .locator('#phone-log li', { hasText: 'Transferred to carol (1003).' })
+      .waitFor({ timeout: 10_000 })
+      .catch(async (e) => {
+        console.log(`# phone log: ${await page.textContent('#phone-log')}`);
+        throw e;
+      });
+    await carolRings;
+    await aliceBye;
+    await page.locator('#call-state', { hasText: 'No call' }).waitFor({ timeout: 10_000 });
+    await page.screenshot({ path: join(ARTIFACTS, '6-transferred.png') });
   });
 });
