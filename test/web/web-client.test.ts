@@ -115,6 +115,8 @@ describe('web client in Chromium against switchboard up', () => {
 
     await page.goto(`http://127.0.0.1:${httpPort}/`);
     await page.screenshot({ path: join(ARTIFACTS, '0-login.png') });
+    assert.equal(await page.isVisible('#logout'), false, 'no Log out button before logging in');
+    assert.equal(await page.isVisible('#app-view'), false);
     await page.fill('#jid', 'alice@localhost');
     await page.fill('#password', 'wrong');
     await page.click('#login-button');
