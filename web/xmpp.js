@@ -246,6 +246,11 @@ export class XmppClient extends EventTarget {
       }
       return;
     }
+    if (el.localName === 'iq' && type === 'get' && child(el, 'ping', 'urn:xmpp:ping') !== undefined) {
+      // XEP-0199: the server checks that we are still here.
+      this.send(xml('iq', { type: 'result', to: el.getAttribute('from') ?? undefined, id: id ?? undefined }));
+      return;
+    }
     if (el.localName === 'iq' && (type === 'get' || type === 'set')) {
       const handled = !this.dispatchEvent(new CustomEvent('iq', { detail: el, cancelable: true }));
       if (!handled) {

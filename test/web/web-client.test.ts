@@ -269,7 +269,9 @@ describe('web client in Chromium against switchboard up', () => {
             );
           try {
             const jid = await c.connect(ws, 'carol@localhost', pw, 'probe');
-            out.push(`${c.mechanismUsed} ${jid}`);
+            // An XEP-0199 ping to our own full JID comes back to us and is answered by the module.
+            const pong = await c.iq('get', jid, '<ping xmlns="urn:xmpp:ping"/>');
+            out.push(`${c.mechanismUsed} ${jid} ${pong.getAttribute('type')}`);
           } catch (e) {
             out.push(`${only} failed: ${(e as Error).message}`);
           }
@@ -280,9 +282,9 @@ describe('web client in Chromium against switchboard up', () => {
       { ws: `ws://127.0.0.1:${httpPort}/xmpp-websocket`, password: users.carol!.password },
     );
     assert.deepEqual(results, [
-      'SCRAM-SHA-256 carol@localhost/probe',
-      'SCRAM-SHA-1 carol@localhost/probe',
-      'PLAIN carol@localhost/probe',
+      'SCRAM-SHA-256 carol@localhost/probe result',
+      'SCRAM-SHA-1 carol@localhost/probe result',
+      'PLAIN carol@localhost/probe result',
       'SCRAM-SHA-1 failed: Wrong JID or password',
     ]);
   });
