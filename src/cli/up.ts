@@ -15,6 +15,7 @@ import { credentialsFor } from '../xmpp-server/store.ts';
 import { startGatewayPart } from './gateway.ts';
 import { startHttp } from './http.ts';
 import { StoreUserDirectory, startVoicePart } from './voice.ts';
+import { webRoute } from './web.ts';
 import { componentSecret, dataDirFor, startTextServer } from './xmpp.ts';
 
 const USAGE = `Usage: switchboard up [--config FILE] [--data DIR]
@@ -66,6 +67,7 @@ function banner(
     `  text server   XMPP c2s ${config.xmpp.host}:${ports.c2s} (domain ${d}), components ${config.xmpp.host}:${ports.component}`,
     `  voice server  SIP ${config.pbx.host}:${ports.sip} (UDP and TCP, domain ${d}), CSTA XML ${config.pbx.host}:${ports.csta}`,
     `  gateway       ${gatewayJid(config)} (CSTA over XMPP), linked to the voice server`,
+    `  web client    http://${config.http.host}:${ports.http}/`,
     `  web           ws://${config.http.host}:${ports.http}/xmpp-websocket (XMPP over WebSocket), metrics http://${config.http.host}:${ports.http}/metrics`,
     '',
   ];
@@ -162,6 +164,7 @@ export async function run(argv: string[]): Promise<number> {
     const http = await startHttp(config.http.host, config.http.port, registry);
     stops.push(() => http.close());
     http.mountUpgrade((req, socket, head) => server.websocket.handleUpgrade(req, socket, head));
+    http.mount(webRoute());
     const voice = await startVoicePart(config, new StoreUserDirectory(store), log, registry);
     stops.push(() => voice.stop());
     const { secret } = componentSecret(config, dataDir);
