@@ -126,6 +126,9 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw e;
   }
+  // On one machine the web client and local chat clients log in over loopback without TLS (the HTTP
+  // listener has no TLS); connections from anywhere else still need STARTTLS. Configurable as usual.
+  config.xmpp.allow_plain_loopback ??= true;
   const log = pino({ level: config.log_level });
   const dataDir = resolve(dataDirFor(config, values.data));
   if (!existsSync(dataDir)) mkdirSync(dataDir, { recursive: true, mode: 0o700 });

@@ -81,7 +81,7 @@ export async function startTextServer(
         c2sPort: config.xmpp.c2s_port,
         componentPort: config.xmpp.component_port,
         components,
-        allowPlainLoopback: config.xmpp.allow_plain_loopback,
+        allowPlainLoopback: config.xmpp.allow_plain_loopback ?? false,
         tlsCert: config.xmpp.tls_cert,
         tlsKey: config.xmpp.tls_key,
         dataDir,

@@ -65,7 +65,8 @@ const xmppSchema = z.strictObject({
       z.array(z.string().min(1)),
     )
     .default(['127.0.0.1', '::1']),
-  allow_plain_loopback: bool().default(false),
+  /** Unset: `switchboard xmpp` says no, `switchboard up` (a one-machine setup) says yes. */
+  allow_plain_loopback: bool().optional(),
   tls_cert: z.string().min(1).optional(),
   tls_key: z.string().min(1).optional(),
   offline_limit: num(z.number().int().min(0).max(100_000)).default(100),

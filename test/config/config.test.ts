@@ -19,7 +19,8 @@ test('defaults follow SPEC.md §2', () => {
   assert.equal(c.xmpp.c2s_port, 5222);
   assert.equal(c.xmpp.component_port, 5347);
   assert.equal(c.http.port, 5280);
-  assert.equal(c.xmpp.allow_plain_loopback, false);
+  // Unset by default: each command chooses (xmpp: no, up: yes).
+  assert.equal(c.xmpp.allow_plain_loopback, undefined);
   assert.equal(gatewayJid(c), 'cti.localhost');
 });
 

@@ -1,7 +1,7 @@
 /**
- * With the default configuration (`allow_plain_loopback` off, plain-HTTP listener) the text server offers
- * no SASL mechanism on the WebSocket, so nobody can log in through the page: it must say why instead of
- * hanging or failing vaguely (docs/web-client.md, Limits).
+ * With `allow_plain_loopback = false` (the default of `switchboard xmpp`; `switchboard up` turns it on)
+ * and a plain-HTTP listener, the text server offers no SASL mechanism on the WebSocket, so nobody can log
+ * in through the page: it must say why instead of hanging or failing vaguely (docs/web-client.md, Limits).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,7 +29,7 @@ it('the page explains that the server offers no login on this connection', async
   const config = join(dir, 'config.toml');
   writeFileSync(
     config,
-    `log_level = "warn"\n[xmpp]\nc2s_port = ${await freeTcpPort()}\ncomponent_port = ${await freeTcpPort()}\n[http]\nport = ${http}\n[pbx]\nsip_port = ${await freeUdpTcpPort()}\ncsta_port = ${await freeTcpPort()}\n`,
+    `log_level = "warn"\n[xmpp]\nallow_plain_loopback = false\nc2s_port = ${await freeTcpPort()}\ncomponent_port = ${await freeTcpPort()}\n[http]\nport = ${http}\n[pbx]\nsip_port = ${await freeUdpTcpPort()}\ncsta_port = ${await freeTcpPort()}\n`,
   );
   up = new Proc(
     process.execPath,
