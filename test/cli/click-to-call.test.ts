@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BaresipPhone } from '../helpers/baresip.ts';
+import { startEjabberd } from '../helpers/ejabberd.ts';
 import { freeTcpPort, freeUdpTcpPort, Proc, waitUntil } from '../helpers/net.ts';
 import { requirePeer } from '../helpers/peers.ts';
 import { startProsody } from '../helpers/prosody.ts';
@@ -54,14 +55,30 @@ async function allInOne(dir: string): Promise<Deployment> {
 }
 
 async function prosodyWithParts(dir: string): Promise<Deployment> {
-  const users = {
-    alice: { password: 'alicepw', sip: 'alice-sip' },
-    bob: { password: 'bobpw', sip: 'bob-sip' },
-  };
   const prosody = await startProsody({
     components: { 'cti.localhost': 's3cret' },
     users: { alice: 'alicepw', bob: 'bobpw' },
   });
+  return withParts(dir, prosody);
+}
+
+async function ejabberdWithParts(dir: string): Promise<Deployment> {
+  const ejabberd = await startEjabberd({
+    components: { 'cti.localhost': 's3cret' },
+    users: { alice: 'alicepw', bob: 'bobpw' },
+  });
+  return withParts(dir, ejabberd);
+}
+
+/** `switchboard pbx` and `switchboard gateway` as separate processes beside an external text server. */
+async function withParts(
+  dir: string,
+  prosody: { c2sPort: number; componentPort: number; stop(): Promise<void> },
+): Promise<Deployment> {
+  const users = {
+    alice: { password: 'alicepw', sip: 'alice-sip' },
+    bob: { password: 'bobpw', sip: 'bob-sip' },
+  };
   const sip = await freeUdpTcpPort();
   const csta = await freeTcpPort();
   const pbx = switchboard([
@@ -98,6 +115,7 @@ async function prosodyWithParts(dir: string): Promise<Deployment> {
 for (const [label, deploy] of [
   ['switchboard up', allInOne],
   ['Prosody 0.12 + switchboard pbx + switchboard gateway', prosodyWithParts],
+  ['ejabberd 23 + switchboard pbx + switchboard gateway', ejabberdWithParts],
 ] as const) {
   describe(`click to call with ${label}`, () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-c2c-'));
