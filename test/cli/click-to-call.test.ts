@@ -370,6 +370,20 @@ describe('click to call with baresip phones (switchboard up)', () => {
     await bob.waitForOutput(/PRESENCE 1001@cti\.localhost available Idle/, 20_000);
     const alice = chat('alice');
     await alice.waitForOutput(/READY/, 20_000);
+    // A CTI client of bob's monitors his phone through the gateway while the call goes on.
+    const ED4 = 'http://www.ecma-international.org/standards/ecma-323/csta/ed4';
+    const cti = new Proc(requirePeer('python3-slixmpp'), [
+      SLIX_CTI,
+      '--jid',
+      'bob@localhost/cti',
+      `--password=${deployment.users.bob!.password}`,
+      '--port',
+      String(deployment.c2s),
+      '--csta',
+      `<MonitorStart xmlns='${ED4}'><monitorObject><deviceObject>1002</deviceObject></monitorObject></MonitorStart>`,
+    ]);
+    chats.push(cti);
+    await cti.waitForOutput(/RESULT MonitorStart MonitorStartResponse \S+/, 20_000);
 
     const bobFrom = bobPhone.events.length;
     alice.child.stdin!.write('say cti.localhost call bob\n');
@@ -390,6 +404,10 @@ describe('click to call with baresip phones (switchboard up)', () => {
     alice.child.stdin!.write('say cti.localhost hangup\n');
     await alice.waitForOutput(/MESSAGE cti\.localhost Hung up\./, 10_000);
     await bobPhone.waitForEvent('CALL_CLOSED', 10_000, closedFrom);
+    // bob's phone as CSTA saw it (csta.md §5.1/§5.2, called side): alerting, connected, cleared.
+    await cti.waitForOutput(/EVENT ConnectionClearedEvent/, 10_000);
+    const events = [...cti.output.matchAll(/EVENT (\w+)/g)].map((m) => m[1]);
+    assert.deepEqual(events.slice(0, 3), ['DeliveredEvent', 'EstablishedEvent', 'ConnectionClearedEvent']);
   });
 });
 
