@@ -13,6 +13,7 @@ PACKAGES=(
   profanity tmux        # terminal XMPP client, driven through tmux
   chromium              # browser tests of the web client
   iptables iproute2     # fault injection on loopback / network namespaces
+  kamailio              # the stateful SIP proxy npm run bench -- sip-cps compares with
 )
 
 missing=()
