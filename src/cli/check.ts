@@ -3,16 +3,17 @@
  * deployment, as its configuration describes it, and reports what works, one line per check. Exit code
  * 0 when every check passed, 1 otherwise.
  */
+
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
-import { parseArgs } from 'node:util';
-import { type Config, ConfigError, gatewayJid, loadConfig } from '../config/config.ts';
+import { type Config, gatewayJid } from '../config/config.ts';
 import { CstaLink } from '../csta/index.ts';
 import { SipResponse } from '../sip/message.ts';
 import { parseMessage } from '../sip/parser.ts';
 import { Element } from '../xml/index.ts';
 import { XmppClient } from '../xmpp/client.ts';
+import { startCommand } from './command.ts';
 
 const USAGE = `Usage: switchboard check [--config FILE] [--user NAME --password P] [--timeout SECONDS]
 
@@ -248,43 +249,13 @@ export async function checkDeployment(
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string' },
-        data: { type: 'string' },
-        user: { type: 'string' },
-        password: { type: 'string' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    console.error(`switchboard check: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    console.log(USAGE);
-    return 0;
-  }
-  let config: Config;
-  try {
-    config = loadConfig({ file: values.config as string | undefined });
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      return 2;
-    }
-    throw e;
-  }
+  const started = startCommand('check', argv, USAGE, ['user', 'password', 'timeout']);
+  if (typeof started === 'number') return started;
+  const { config, values } = started;
   const timeoutS = values.timeout === undefined ? 5 : Number(values.timeout);
   const results = await checkDeployment(config, {
-    user: values.user as string | undefined,
-    password: values.password as string | undefined,
+    user: values.user,
+    password: values.password,
     timeoutMs: timeoutS * 1000,
   });
   for (const r of results) console.log(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.name}: ${r.detail}`);

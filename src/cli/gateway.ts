@@ -3,11 +3,11 @@
  * of any text server (ours, Prosody, ejabberd) linked to any CSTA XML voice server.
  * `startGatewayPart` is also what `switchboard up` uses.
  */
+
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
-import { type Config, ConfigError, gatewayJid, loadConfig } from '../config/config.ts';
+import { type Config, gatewayJid } from '../config/config.ts';
 import { CstaLink, type CstaLogger } from '../csta/index.ts';
 import { AdHocCommands } from '../gateway/adhoc.ts';
 import { DeviceAuthorization, type DeviceGrant } from '../gateway/authorization.ts';
@@ -16,6 +16,7 @@ import { Gateway } from '../gateway/gateway.ts';
 import { registerGatewayMetrics } from '../gateway/metrics.ts';
 import { PhoneService } from '../gateway/phone.ts';
 import { Registry } from '../metrics/registry.ts';
+import { startCommand } from './command.ts';
 import { startHttp } from './http.ts';
 import { componentSecret, dataDirFor } from './xmpp.ts';
 
@@ -123,39 +124,13 @@ export function startGatewayPart(
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { config?: string | undefined; data?: string | undefined; help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string' },
-        data: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    console.error(`switchboard gateway: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    console.log(USAGE);
-    return 0;
-  }
-  let config: Config;
-  try {
-    config = loadConfig({ file: values.config });
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      return 2;
-    }
-    throw e;
-  }
+  const started = startCommand('gateway', argv, USAGE);
+  if (typeof started === 'number') return started;
+  const { config, values } = started;
   const log = pino({ level: config.log_level });
-  const { secret } = componentSecret(config, dataDirFor(config, values.data));
-  mkdirSync(dataDirFor(config, values.data), { recursive: true, mode: 0o700 });
+  const dataDir = dataDirFor(config, values.data);
+  const { secret } = componentSecret(config, dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const registry = new Registry();
   let http: Awaited<ReturnType<typeof startHttp>>;
   try {
@@ -164,7 +139,6 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`switchboard gateway: http: ${(e as Error).message}`);
     return 1;
   }
-  const dataDir = dataDirFor(config, values.data);
   const part = startGatewayPart(config, { secret, grants: grantsFromConfig(config), log, registry, dataDir });
   console.log(
     `gateway ${gatewayJid(config)}: text server ${config.gateway.xmpp_host}:${config.gateway.xmpp_port ?? config.xmpp.component_port}, voice server ${config.gateway.csta_host}:${config.gateway.csta_port ?? config.pbx.csta_port}, metrics http://${config.http.host}:${http.port}/metrics`,

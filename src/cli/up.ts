@@ -3,15 +3,16 @@
  * voice server — with demo users on first start, a banner saying what listens where, metrics, and a
  * clean stop on SIGTERM.
  */
+
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { type Config, ConfigError, gatewayJid, loadConfig } from '../config/config.ts';
+import { type Config, gatewayJid } from '../config/config.ts';
 import { Registry } from '../metrics/registry.ts';
 import type { Store } from '../xmpp-server/store.ts';
 import { credentialsFor } from '../xmpp-server/store.ts';
+import { startCommand } from './command.ts';
 import { startGatewayPart } from './gateway.ts';
 import { startHttp } from './http.ts';
 import { StoreUserDirectory, startVoicePart } from './voice.ts';
@@ -96,36 +97,9 @@ function banner(
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { config?: string | undefined; data?: string | undefined; help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string' },
-        data: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    console.error(`switchboard up: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    console.log(USAGE);
-    return 0;
-  }
-  let config: Config;
-  try {
-    config = loadConfig({ file: values.config });
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      return 2;
-    }
-    throw e;
-  }
+  const started = startCommand('up', argv, USAGE);
+  if (typeof started === 'number') return started;
+  const { config, values } = started;
   // On one machine the web client and local chat clients log in over loopback without TLS (the HTTP
   // listener has no TLS); connections from anywhere else still need STARTTLS. Configurable as usual.
   config.xmpp.allow_plain_loopback ??= true;

@@ -2,15 +2,16 @@
  * `switchboard xmpp [--config FILE] [--data DIR]`: runs the text server alone until SIGTERM/SIGINT.
  * `startTextServer` is also what `switchboard up` uses to run it beside the other parts.
  */
+
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
-import { type Config, ConfigError, gatewayJid, loadConfig } from '../config/config.ts';
+import { type Config, gatewayJid } from '../config/config.ts';
 import { prepDomainpart, prepLocalpart } from '../xmpp/jid.ts';
 import { openStore, XmppServer } from '../xmpp-server/server.ts';
 import { credentialsFor, type Store } from '../xmpp-server/store.ts';
+import { startCommand } from './command.ts';
 
 const USAGE = `Usage: switchboard xmpp [--config FILE] [--data DIR]
 
@@ -112,36 +113,9 @@ export function dataDirFor(config: Config, flag: string | undefined): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { config?: string | undefined; data?: string | undefined; help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string' },
-        data: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    console.error(`switchboard xmpp: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    console.log(USAGE);
-    return 0;
-  }
-  let config: Config;
-  try {
-    config = loadConfig({ file: values.config });
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(e.message);
-      return 2;
-    }
-    throw e;
-  }
+  const command = startCommand('xmpp', argv, USAGE);
+  if (typeof command === 'number') return command;
+  const { config, values } = command;
   const log = pino({ level: config.log_level });
   const dataDir = dataDirFor(config, values.data);
   let started: { server: XmppServer; store: Store };
