@@ -5,20 +5,19 @@
  * two SIPp phones that answer (doNotPrompt), ended by the callee.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { CstaInterface } from '../../src/pbx/csta-interface.ts';
 import { VoiceServer } from '../../src/pbx/server.ts';
 import { InMemoryUserDirectory } from '../../src/pbx/users.ts';
-import { freeUdpTcpPort, Proc, waitUntil } from '../helpers/net.ts';
-import { requirePeer } from '../helpers/peers.ts';
+import { freeUdpTcpPort, type Proc, waitUntil } from '../helpers/net.ts';
+import { SippPhones } from '../helpers/sipp.ts';
 import { CstaTestClient, callIdOf } from './csta-client.ts';
 import { type UacOutcome, type UasBehaviour, uacScenario, uasScenario } from './sipp-scenarios.ts';
 
-const SIPP = requirePeer('sipp');
-const REGISTER_XML = new URL('./sipp/register.xml', import.meta.url).pathname;
+const _REGISTER_XML = new URL('./sipp/register.xml', import.meta.url).pathname;
 const users = new InMemoryUserDirectory([
   { name: 'alice', extension: '1001', sipPassword: 'alice-pw' },
   { name: 'bob', extension: '1002', sipPassword: 'bob-pw' },
@@ -30,10 +29,11 @@ let client: CstaTestClient;
 let monA: string;
 let monB: string;
 let dir: string;
-const procs: Proc[] = [];
+let phones: SippPhones;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sb-csta-sipp-'));
+  phones = new SippPhones(dir, () => voice.sipPort);
   voice = new VoiceServer({ users, host: '127.0.0.1', sipPort: 0, ringTimeoutMs: 1500 });
   await voice.start();
   csta = new CstaInterface(voice, { port: 0 });
@@ -45,7 +45,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const p of procs) await p.stop();
+  await phones.stopAll();
   await client.close();
   await csta.stop();
   await voice.stop();
@@ -57,50 +57,24 @@ beforeEach(() => {
   client.reset(monB);
 });
 
-function readErrors(): string {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('_errors.log'))
-    .map((f) => `${f}:\n${readFileSync(join(dir, f), 'utf8').slice(-3000)}`)
-    .join('\n');
-}
-
-function sipp(args: string[]): Proc {
-  const p = new Proc(SIPP, [...args, '-i', '127.0.0.1', '-nostdin', '-trace_err', '-aa'], { cwd: dir });
-  procs.push(p);
-  return p;
-}
-
-async function register(ext: string, password: string, contactPort: number, expires = 300): Promise<void> {
-  const csv = join(dir, `reg-${ext}.csv`);
-  writeFileSync(csv, `SEQUENTIAL\n${ext};localhost;${password};${contactPort};${expires}\n`);
-  const port = await freeUdpTcpPort();
-  const p = sipp([
-    '-sf',
-    REGISTER_XML,
-    '-inf',
-    csv,
-    `127.0.0.1:${voice.sipPort}`,
-    '-p',
-    String(port),
-    '-m',
-    '1',
-    '-timeout',
-    '15s',
-    '-au',
-    ext,
-    '-ap',
-    password,
-  ]);
-  assert.equal(await p.wait(20_000), 0, `sipp REGISTER failed:\n${p.output.slice(-2000)}`);
-}
-
 /** A SIPp UAS registered as `ext`, with one call of `behaviour` to play. */
 async function uas(ext: string, password: string, behaviour: UasBehaviour): Promise<Proc> {
   const port = await freeUdpTcpPort();
   const file = join(dir, `uas-${ext}-${behaviour}.xml`);
   writeFileSync(file, uasScenario(behaviour));
-  const p = sipp(['-sf', file, '-p', String(port), '-m', '1', '-timeout', '30s', '-mp', String(port + 2)]);
-  await register(ext, password, port);
+  const p = phones.run([
+    '-sf',
+    file,
+    '-p',
+    String(port),
+    '-m',
+    '1',
+    '-timeout',
+    '30s',
+    '-mp',
+    String(port + 2),
+  ]);
+  await phones.register(ext, password, port);
   await waitUntil(
     () => voice.registrar.lookup(ext).some((b) => b.uri.port === port),
     5000,
@@ -111,7 +85,7 @@ async function uas(ext: string, password: string, behaviour: UasBehaviour): Prom
 }
 
 async function unregister(ext: string, password: string, p: Proc): Promise<void> {
-  await register(ext, password, (p as Proc & { contactPort?: number }).contactPort!, 0);
+  await phones.register(ext, password, (p as Proc & { contactPort?: number }).contactPort!, 0);
   assert.equal(voice.registrar.lookup(ext).length, 0);
 }
 
@@ -122,7 +96,7 @@ async function callThrough(outcome: UacOutcome, behaviour: UasBehaviour): Promis
   const csv = join(dir, 'caller.csv');
   writeFileSync(csv, 'SEQUENTIAL\n1001;localhost;alice-pw;1002\n');
   const uacPort = await freeUdpTcpPort();
-  const uac = sipp([
+  const uac = phones.run([
     '-sf',
     uacFile,
     '-inf',
@@ -144,8 +118,8 @@ async function callThrough(outcome: UacOutcome, behaviour: UasBehaviour): Promis
     'alice-pw',
   ]);
   const [uacCode, uasCode] = await Promise.all([uac.wait(40_000), callee.wait(40_000)]);
-  assert.equal(uacCode, 0, `sipp caller failed:\n${uac.output.slice(-1500)}\n${readErrors()}`);
-  assert.equal(uasCode, 0, `sipp callee failed:\n${callee.output.slice(-1500)}\n${readErrors()}`);
+  assert.equal(uacCode, 0, `sipp caller failed:\n${uac.output.slice(-1500)}\n${phones.readErrors()}`);
+  assert.equal(uasCode, 0, `sipp callee failed:\n${callee.output.slice(-1500)}\n${phones.readErrors()}`);
   await waitUntil(() => csta.model.size === 0, 5000, 'call over');
   await unregister('1002', 'bob-pw', callee);
 }
@@ -245,8 +219,8 @@ describe('MakeCall between SIPp phones', () => {
       autoOriginate: 'doNotPrompt',
     });
     const [aCode, bCode] = await Promise.all([a.wait(40_000), b.wait(40_000)]);
-    assert.equal(aCode, 0, `sipp caller phone failed:\n${a.output.slice(-1500)}\n${readErrors()}`);
-    assert.equal(bCode, 0, `sipp callee phone failed:\n${b.output.slice(-1500)}\n${readErrors()}`);
+    assert.equal(aCode, 0, `sipp caller phone failed:\n${a.output.slice(-1500)}\n${phones.readErrors()}`);
+    assert.equal(bCode, 0, `sipp callee phone failed:\n${b.output.slice(-1500)}\n${phones.readErrors()}`);
     await waitUntil(() => csta.model.size === 0, 5000, 'call over');
     const eventsA = await client.expect(monA, [
       'BackInService(1001)',

@@ -4,18 +4,17 @@
  * hang-up, callee hang-up, busy, no answer (ring timeout), caller cancels.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Call } from '../../src/pbx/call.ts';
 import { VoiceServer } from '../../src/pbx/server.ts';
 import { InMemoryUserDirectory } from '../../src/pbx/users.ts';
-import { freeUdpTcpPort, Proc, waitEvent, waitUntil } from '../helpers/net.ts';
-import { requirePeer } from '../helpers/peers.ts';
+import { freeUdpTcpPort, waitEvent, waitUntil } from '../helpers/net.ts';
+import { SippPhones } from '../helpers/sipp.ts';
 import { type UacOutcome, type UasBehaviour, uacScenario, uasScenario } from './sipp-scenarios.ts';
 
-const SIPP = requirePeer('sipp');
 const REGISTER_XML = new URL('./sipp/register.xml', import.meta.url).pathname;
 const users = new InMemoryUserDirectory([
   { name: 'alice', extension: '1001', sipPassword: 'alice-pw' },
@@ -24,64 +23,26 @@ const users = new InMemoryUserDirectory([
 
 let server: VoiceServer;
 let dir: string;
-const procs: Proc[] = [];
+let phones: SippPhones;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sb-sipp-'));
+  phones = new SippPhones(dir, () => server.sipPort);
   server = new VoiceServer({ users, host: '127.0.0.1', sipPort: 0, ringTimeoutMs: 1500 });
   await server.start();
 });
 
 after(async () => {
-  for (const p of procs) await p.stop();
+  await phones.stopAll();
   await server.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** SIPp's -trace_err files, for failure messages. */
-function readErrors(): string {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('_errors.log'))
-    .map((f) => `${f}:\n${readFileSync(join(dir, f), 'utf8').slice(-3000)}`)
-    .join('\n');
-}
-
-function sipp(args: string[]): Proc {
-  const p = new Proc(SIPP, [...args, '-i', '127.0.0.1', '-nostdin', '-trace_err', '-aa'], { cwd: dir });
-  procs.push(p);
-  return p;
-}
-
-async function register(ext: string, password: string, contactPort: number, expires = 300): Promise<void> {
-  const csv = join(dir, `reg-${ext}.csv`);
-  writeFileSync(csv, `SEQUENTIAL\n${ext};localhost;${password};${contactPort};${expires}\n`);
-  const port = await freeUdpTcpPort();
-  const p = sipp([
-    '-sf',
-    REGISTER_XML,
-    '-inf',
-    csv,
-    `127.0.0.1:${server.sipPort}`,
-    '-p',
-    String(port),
-    '-m',
-    '1',
-    '-timeout',
-    '15s',
-    '-au',
-    ext,
-    '-ap',
-    password,
-  ]);
-  const code = await p.wait(20_000);
-  assert.equal(code, 0, `sipp REGISTER failed:\n${p.output.slice(-2000)}`);
-}
 
 async function callThrough(outcome: UacOutcome, behaviour: UasBehaviour): Promise<Call> {
   const uasPort = await freeUdpTcpPort();
   const uasFile = join(dir, `uas-${behaviour}.xml`);
   writeFileSync(uasFile, uasScenario(behaviour));
-  const uas = sipp([
+  const uas = phones.run([
     '-sf',
     uasFile,
     '-p',
@@ -94,7 +55,7 @@ async function callThrough(outcome: UacOutcome, behaviour: UasBehaviour): Promis
     String(uasPort + 2),
   ]);
   await uas.waitForOutput(/Scenario Screen|Call-rate|Sipp/i, 10_000).catch(() => undefined);
-  await register('1002', 'bob-pw', uasPort);
+  await phones.register('1002', 'bob-pw', uasPort);
   await waitUntil(
     () => server.registrar.lookup('1002').some((b) => b.uri.port === uasPort),
     5000,
@@ -107,7 +68,7 @@ async function callThrough(outcome: UacOutcome, behaviour: UasBehaviour): Promis
   writeFileSync(csv, 'SEQUENTIAL\n1001;localhost;alice-pw;1002\n');
   const uacPort = await freeUdpTcpPort();
   const nextCall = waitEvent<Call>(server, 'call', 20_000);
-  const uac = sipp([
+  const uac = phones.run([
     '-sf',
     uacFile,
     '-inf',
@@ -129,12 +90,12 @@ async function callThrough(outcome: UacOutcome, behaviour: UasBehaviour): Promis
     'alice-pw',
   ]);
   const [uacCode, uasCode] = await Promise.all([uac.wait(40_000), uas.wait(40_000)]);
-  assert.equal(uacCode, 0, `sipp caller failed:\n${uac.output.slice(-1500)}\n${readErrors()}`);
-  assert.equal(uasCode, 0, `sipp callee failed:\n${uas.output.slice(-1500)}\n${readErrors()}`);
+  assert.equal(uacCode, 0, `sipp caller failed:\n${uac.output.slice(-1500)}\n${phones.readErrors()}`);
+  assert.equal(uasCode, 0, `sipp callee failed:\n${uas.output.slice(-1500)}\n${phones.readErrors()}`);
   const [call] = await nextCall;
   await waitUntil(() => call!.state === 'released', 5000, 'call released');
   // un-register this callee so the next test's call does not fork to a finished SIPp
-  await register('1002', 'bob-pw', uasPort, 0);
+  await phones.register('1002', 'bob-pw', uasPort, 0);
   assert.equal(server.registrar.lookup('1002').length, 0);
   return call!;
 }
@@ -142,7 +103,7 @@ async function callThrough(outcome: UacOutcome, behaviour: UasBehaviour): Promis
 describe('SIPp through the PBX', () => {
   it('registers with digest auth', async () => {
     const inService = waitEvent(server, 'device-in-service', 20_000);
-    await register('1001', 'alice-pw', 5999);
+    await phones.register('1001', 'alice-pw', 5999);
     assert.deepEqual(await inService, ['1001']);
   });
 
@@ -150,7 +111,7 @@ describe('SIPp through the PBX', () => {
     const csv = join(dir, 'reg-tcp.csv');
     writeFileSync(csv, 'SEQUENTIAL\n1001;localhost;alice-pw;5998;300\n');
     const port = await freeUdpTcpPort();
-    const p = sipp([
+    const p = phones.run([
       '-sf',
       REGISTER_XML,
       '-inf',
@@ -172,7 +133,7 @@ describe('SIPp through the PBX', () => {
     assert.equal(
       await p.wait(20_000),
       0,
-      `sipp REGISTER over TCP failed:\n${p.output.slice(-1500)}\n${readErrors()}`,
+      `sipp REGISTER over TCP failed:\n${p.output.slice(-1500)}\n${phones.readErrors()}`,
     );
     assert.ok(server.registrar.lookup('1001').some((b) => b.source.protocol === 'TCP'));
   });
