@@ -13,7 +13,8 @@ import { AdHocCommands } from '../gateway/adhoc.ts';
 import { DeviceAuthorization, type DeviceGrant } from '../gateway/authorization.ts';
 import { ComponentConnection } from '../gateway/component.ts';
 import { Gateway } from '../gateway/gateway.ts';
-import { registerGatewayMetrics } from '../gateway/metrics.ts';
+import { registerGatewayMetrics, registerPepMetrics } from '../gateway/metrics.ts';
+import { PepPublisher } from '../gateway/pep.ts';
 import { PhoneService } from '../gateway/phone.ts';
 import { Registry } from '../metrics/registry.ts';
 import { startCommand } from './command.ts';
@@ -31,6 +32,7 @@ export interface GatewayPart {
   component: ComponentConnection;
   link: CstaLink;
   phone: PhoneService;
+  pep: PepPublisher;
   stop(): Promise<void>;
 }
 
@@ -73,13 +75,24 @@ export function startGatewayPart(
   });
   if (options.registry !== undefined) registerGatewayMetrics(options.registry, gateway);
   let everOnline = false;
+  const users = options.grants
+    .filter((g) => g.devices.length > 0)
+    .map((g) => ({ jid: g.jid, name: g.jid.split('@')[0]!, extension: g.devices[0]! }));
+  const pep = new PepPublisher({
+    jid,
+    serverDomain: component.options.serverDomain,
+    xmpp: component,
+    setting: config.gateway.pep,
+    ...(users[0] === undefined ? {} : { probeUser: users[0].jid }),
+    log,
+  });
+  if (options.registry !== undefined) registerPepMetrics(options.registry, pep);
   const phone = new PhoneService({
     gateway,
     xmpp: component,
     jid,
-    users: options.grants
-      .filter((g) => g.devices.length > 0)
-      .map((g) => ({ jid: g.jid, name: g.jid.split('@')[0]!, extension: g.devices[0]! })),
+    users,
+    onPhoneState: (owner, presence) => pep.phoneState(owner.jid, presence),
     ...(options.dataDir === undefined
       ? {}
       : { subscriptionsFile: join(options.dataDir, 'phone-subscriptions.json') }),
@@ -87,6 +100,8 @@ export function startGatewayPart(
   });
   const adhoc = new AdHocCommands(jid, component, phone);
   component.on('stanza', (stanza) => {
+    // XEP-0356 privileges and the answers to PEP publishes.
+    if (pep.handleStanza(stanza)) return;
     // Messages are chat commands; presence concerns phone contacts and, when unavailable, monitors.
     if (stanza.name === 'message') phone.handleStanza(stanza);
     else if (stanza.name === 'presence') {
@@ -100,8 +115,12 @@ export function startGatewayPart(
     // After a reconnect, clients may have gone while we were away.
     if (everOnline) gateway.probeClients();
     everOnline = true;
+    pep.onOnline();
   });
-  component.on('offline', (reason) => log.warn({ reason }, 'text server link down'));
+  component.on('offline', (reason) => {
+    log.warn({ reason }, 'text server link down');
+    pep.onOffline();
+  });
   link.on('up', (info) => log.info({ ns: info.ns, systemStatus: info.systemStatus }, 'voice server link up'));
   link.on('down', (info) => {
     if (info.wasUp) log.warn({ reason: info.reason, retryInMs: info.retryInMs }, 'voice server link down');
@@ -114,8 +133,10 @@ export function startGatewayPart(
     component,
     link,
     phone,
+    pep,
     async stop() {
       phone.close();
+      pep.close();
       await gateway.close();
       await component.stop();
       await link.stop();

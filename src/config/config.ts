@@ -87,6 +87,8 @@ const gatewaySchema = z.strictObject({
   csta_host: host().default('127.0.0.1'),
   csta_port: port().optional(),
   event_ack_timeout_s: seconds().default(10),
+  /** Users' phone state as PEP where the text server grants XEP-0356 ("auto"), or never ("off"). */
+  pep: z.enum(['auto', 'off']).default('auto'),
 });
 
 const userSchema = z.strictObject({

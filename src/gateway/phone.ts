@@ -8,7 +8,7 @@ import { type CstaErrorCode, type CstaMessage, CstaRequestError, describeErrorCo
 import type { Element } from '../xml/index.ts';
 import { normalizeDevice } from './authorization.ts';
 import { stanza } from './component.ts';
-import { type DeviceNotice, DeviceState, type PhoneCall } from './device-state.ts';
+import { type DeviceNotice, DeviceState, type PhoneCall, type PhonePresence } from './device-state.ts';
 import type { Gateway, Logger, XmppSide } from './gateway.ts';
 
 export interface PhoneUser {
@@ -31,6 +31,11 @@ export interface PhoneServiceOptions {
   visibility?: 'domain' | 'users';
   /** Show the other party's number to subscribers who do not own the phone (default false). */
   shareNumbers?: boolean;
+  /**
+   * Told the owner's phone state whenever it may have changed (PEP, pep.ts); undefined when the phone
+   * is no longer watched, so its state is no longer known.
+   */
+  onPhoneState?: (owner: PhoneUser, presence: PhonePresence | undefined) => void;
   log: Logger;
 }
 
@@ -71,6 +76,7 @@ export class PhoneService {
   private readonly subscriptionsFile: string | undefined;
   private readonly visibility: 'domain' | 'users';
   private readonly shareNumbers: boolean;
+  private readonly onPhoneState: PhoneServiceOptions['onPhoneState'];
   /** extension → stop watching it; present while the phone is watched. */
   private readonly watching = new Map<string, () => void>();
   /** bare JID → full JIDs known to be online ('*' when only a probe told us). */
@@ -85,6 +91,7 @@ export class PhoneService {
     this.subscriptionsFile = options.subscriptionsFile;
     this.visibility = options.visibility ?? 'domain';
     this.shareNumbers = options.shareNumbers ?? false;
+    this.onPhoneState = options.onPhoneState;
     for (const u of options.users) {
       const user = { ...u, jid: bareOf(u.jid), extension: normalizeDevice(u.extension) };
       this.byJid.set(user.jid, user);
@@ -129,6 +136,7 @@ export class PhoneService {
     } else if (!needed && stop !== undefined) {
       stop();
       this.watching.delete(extension);
+      this.onPhoneState?.(owner, undefined);
     }
   }
 
@@ -195,6 +203,7 @@ export class PhoneService {
     }
     state.seed(seed);
     if (JSON.stringify(state.presence()) !== before) this.broadcast(extension);
+    else this.reportState(extension);
   }
 
   /** Extensions whose watching may change when `bare` comes or goes. */
@@ -291,7 +300,13 @@ export class PhoneService {
     return el;
   }
 
+  private reportState(extension: string): void {
+    const owner = this.byExtension.get(extension);
+    if (owner !== undefined) this.onPhoneState?.(owner, this.states.get(extension)?.presence());
+  }
+
   private broadcast(extension: string): void {
+    this.reportState(extension);
     for (const subscriber of this.subscribers.get(extension) ?? []) {
       this.xmpp.send(this.presenceFor(extension, subscriber));
     }

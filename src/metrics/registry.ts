@@ -67,8 +67,8 @@ export class Registry {
   private readonly gauges: GaugeDef[] = [];
   private readonly counters: Counter[] = [];
 
-  /** A gauge whose value is read from `read` at every scrape. */
-  gauge(name: string, help: string, read: () => number): void {
+  /** A gauge whose value is read from `read` at every scrape; one value per label set. */
+  gauge(name: string, help: string, read: () => number | [Labels, number][]): void {
     this.check(name);
     this.gauges.push({ kind: 'gauge', name, help, read });
   }
