@@ -6,6 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   prosody lua-unbound   # XMPP server peer (Prosody 0.12)
+  prosody-modules       # its community modules: mod_privilege (XEP-0356) for the gateway's PEP tests
   ejabberd              # XMPP server peer (ejabberd 23)
   sip-tester            # SIPp
   baresip baresip-core  # headless SIP phones

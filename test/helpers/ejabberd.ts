@@ -24,6 +24,8 @@ export async function startEjabberd(options: {
   components: Record<string, string>;
   users: Record<string, string>;
   domain?: string;
+  /** YAML appended to the modules section, indented by two spaces (e.g. mod_privilege options). */
+  modules?: string;
 }): Promise<EjabberdInstance> {
   const ctl = requirePeer('ejabberdctl');
   const domain = options.domain ?? 'localhost';
@@ -40,7 +42,8 @@ export async function startEjabberd(options: {
     .replace('port: 25222', `port: ${c2sPort}`)
     .replace('port: 25347', `port: ${componentPort}`)
     .replace(/ {6}gw\.example\.test:\n {8}password: "gwsecret"/, services)
-    .replace('admin@example.test', `admin@${domain}`);
+    .replace('admin@example.test', `admin@${domain}`)
+    .concat(options.modules === undefined ? '' : `\n${options.modules}\n`);
   writeFileSync(join(dir, 'etc/ejabberd.yml'), yml);
   const node = `sbtest${process.pid}x${c2sPort}@localhost`;
   const cfg = readFileSync(join(SHARED_PEERS_DIR, 'ejabberd/ejabberdctl.cfg'), 'utf8').replace(

@@ -15,6 +15,12 @@ export interface ProsodyOptions {
   components?: Record<string, string>; // component domain → secret
   users?: Record<string, string>; // user → password
   extraGlobal?: string;
+  /** More modules to enable globally (e.g. "pep", "privilege"). */
+  modules?: string[];
+  /** Lines for the VirtualHost section (e.g. privileged_entities). */
+  hostConfig?: string;
+  /** Lines for every Component section (e.g. modules_enabled = { "privilege" }). */
+  componentConfig?: string;
 }
 
 export interface ProsodyInstance {
@@ -45,7 +51,10 @@ export async function startProsody(options: ProsodyOptions = {}): Promise<Prosod
   const c2sPort = await freeTcpPort();
   const componentPort = await freeTcpPort();
   const components = Object.entries(options.components ?? {})
-    .map(([jid, secret]) => `Component "${jid}"\n  component_secret = "${secret}"\n`)
+    .map(
+      ([jid, secret]) =>
+        `Component "${jid}"\n  component_secret = "${secret}"\n${options.componentConfig ?? ''}\n`,
+    )
     .join('');
   const config = join(dir, 'prosody.cfg.lua');
   writeFileSync(
@@ -63,7 +72,7 @@ component_ports = { ${componentPort} }
 component_interfaces = { "127.0.0.1" }
 http_ports = { }
 https_ports = { }
-modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "presence"; "message"; "iq"; "posix"; "smacks"; "version"; "offline" }
+modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "presence"; "message"; "iq"; "posix"; "smacks"; "version"; "offline"${(options.modules ?? []).map((m) => `; "${m}"`).join('')} }
 modules_disabled = { "s2s" }
 authentication = "internal_hashed"
 storage = "internal"
@@ -71,6 +80,7 @@ c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 ${options.extraGlobal ?? ''}
 VirtualHost "${domain}"
+${options.hostConfig ?? ''}
 ${components}`,
   );
   for (const [user, password] of Object.entries(options.users ?? {})) {
