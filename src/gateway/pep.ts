@@ -512,7 +512,8 @@ export class PepPublisher {
         for (const item of result.getChild('query', ROSTER_NS)?.getChildren('item', ROSTER_NS) ?? []) {
           const contact = item.attr('jid')?.toLowerCase();
           const subscription = item.attr('subscription');
-          if (contact === undefined || contact.includes('/')) continue;
+          // Bare JIDs only (RFC 7622: no resource, nothing empty or blank).
+          if (contact === undefined || contact === '' || /[\s/]/.test(contact)) continue;
           // Our own phone contacts are no audience for this.
           if (contact === this.jid || contact.endsWith(`@${this.jid}`)) continue;
           if (subscription === 'from' || subscription === 'both') recipients.add(contact);

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
+import { ConfigError, loadConfig } from '../../src/config/config.ts';
 import type { CstaMessage } from '../../src/csta/index.ts';
 import { COMPONENT_NS } from '../../src/gateway/component.ts';
 import type { PhonePresence } from '../../src/gateway/device-state.ts';
@@ -557,5 +558,49 @@ describe('PEP from the phone service: one publish per change of state, not per C
     );
     assert.equal(publishes().length, 7);
     assert.match(wire(publishes()[6]!), /<activity xmlns='http:\/\/jabber.org\/protocol\/activity'\/>/);
+  });
+});
+
+describe('PEP configuration and hostile input', () => {
+  it('[gateway] pep is "auto" by default, "off" when set, and nothing else', () => {
+    assert.equal(loadConfig({ env: {} }).gateway.pep, 'auto');
+    assert.equal(loadConfig({ env: { SWITCHBOARD_GATEWAY_PEP: 'off' } }).gateway.pep, 'off');
+    assert.throws(
+      () => loadConfig({ env: { SWITCHBOARD_GATEWAY_PEP: 'always' } }),
+      (e: unknown) => e instanceof ConfigError && /^config: gateway\.pep: /.test(e.message),
+    );
+  });
+
+  it('odd answers and bounces are handled without throwing and without publishing to strangers', (t) => {
+    const { xmpp, pep, answerDisco, log } = make(t);
+    pep.onOnline();
+    pep.handleStanza(xml(EJABBERD_GRANTS));
+    answerDisco(false);
+    const odd = [
+      `<iq xmlns='${COMPONENT_NS}' type='error' id='nope' from='localhost'/>`,
+      `<iq xmlns='${COMPONENT_NS}' type='result' from='localhost'/>`,
+      `<message xmlns='${COMPONENT_NS}' type='error' id='unknown' from='localhost'><error/></message>`,
+      `<message xmlns='${COMPONENT_NS}' from='localhost'><privilege xmlns='urn:xmpp:privilege:2'><perm/><perm access='iq'><namespace/></perm></privilege></message>`,
+      `<presence xmlns='${COMPONENT_NS}' from='localhost'/>`,
+    ];
+    for (const s of odd) pep.handleStanza(xml(s));
+    // The last message replaced the grants with nothing usable: presence-only, said once more.
+    assert.equal(pep.mode, 'presence-only');
+    pep.handleStanza(xml(EJABBERD_GRANTS));
+    assert.equal(pep.mode, 'pep-message');
+    pep.phoneState('Alice@Localhost', talking);
+    const rosterGet = xmpp.sent.at(-1)!;
+    const before = xmpp.sent.length;
+    // A roster answer with no query, from the wrong JID, and junk items: only alice herself is told.
+    pep.handleStanza(
+      xml(
+        `<iq xmlns='${COMPONENT_NS}' type='result' id='${rosterGet.attr('id')}' from='alice@localhost'><query xmlns='jabber:iq:roster'><item/><item subscription='both'/><item jid='' subscription='from'/><item jid='cti.localhost' subscription='both'/></query></iq>`,
+      ),
+    );
+    const recipients = xmpp.sent
+      .slice(before)
+      .map((m) => m.getChild('privilege')!.getChild('forwarded')!.getChild('message')!.attr('to'));
+    assert.deepEqual(recipients, ['alice@localhost']);
+    assert.equal(log.warnings().length, 0);
   });
 });
