@@ -82,7 +82,11 @@ export function startGatewayPart(
       .map((g) => ({ jid: g.jid, name: g.jid.split('@')[0]!, extension: g.devices[0]! })),
     ...(options.dataDir === undefined
       ? {}
-      : { subscriptionsFile: join(options.dataDir, 'phone-subscriptions.json') }),
+      : {
+          subscriptionsFile: join(options.dataDir, 'phone-subscriptions.json'),
+          sharingFile: join(options.dataDir, 'phone-sharing.json'),
+        }),
+    sharing: { default: config.gateway.sharing, devices: config.gateway.sharing_devices },
     log,
   });
   const adhoc = new AdHocCommands(jid, component, phone);
