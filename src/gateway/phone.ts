@@ -368,6 +368,8 @@ export class PhoneService {
           this.online.set(subscriber, this.online.get(subscriber) ?? new Set(['*']));
           this.updateWatch(extension);
         } else {
+          // A subscription kept from before the policy changed ends here too.
+          this.removeSubscriber(extension, subscriber);
           this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'unsubscribed' }));
         }
         return;
@@ -386,6 +388,8 @@ export class PhoneService {
           this.sendPresence(extension, subscriber, true);
           this.updateWatch(extension);
         } else {
+          // A subscription kept from before the policy changed ends here too.
+          this.removeSubscriber(extension, subscriber);
           this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'unsubscribed' }));
         }
         return;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -392,7 +392,7 @@ describe('how much of a phone its subscribers see (issue 9 item 3)', () => {
   });
 
   it('administrator’s levels: default none refuses subscriptions (not the owner’s); a device may share numbers; the owner may open up', async (t) => {
-    const { presence, say, waitMessage, event, watched, xmpp } = await phoneSetup(t, {
+    const { presence, say, waitMessage, event, watched, xmpp, file, make } = await phoneSetup(t, {
       sharing: { default: 'none', devices: { '1002': 'numbers' } },
     });
     const last = () => xmpp.sent.at(-1)!;
@@ -402,8 +402,17 @@ describe('how much of a phone its subscribers see (issue 9 item 3)', () => {
       );
     presence('carol@localhost/x', '1001@cti.localhost', 'subscribe');
     assert.equal(last().attr('type'), 'unsubscribed');
-    presence('carol@localhost', '1001@cti.localhost', 'probe');
+    // carol's subscription from before the administrator shared nothing ends at her server's next probe.
+    writeFileSync(file, JSON.stringify({ '1001': ['carol@localhost'] }));
+    const restarted = make();
+    t.after(() => restarted.close());
+    restarted.handleStanza(
+      parseDocument(
+        `<presence xmlns='${COMPONENT_NS}' from='carol@localhost' to='1001@cti.localhost' type='probe'/>`,
+      ),
+    );
     assert.equal(last().attr('type'), 'unsubscribed', 'a subscription from before is ended');
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), {});
     presence('alice@localhost/x', '1001@cti.localhost', 'subscribe');
     assert.ok(approved('alice@localhost', '1001@cti.localhost'), 'the owner always sees their phone');
 
