@@ -254,6 +254,9 @@ export default async function bench(args: string[]): Promise<void> {
     );
     console.log(`  aim p99 < 10 ms: ${p99 < 10 ? 'met' : 'NOT met'}`);
     console.log(
+      "  method: from the bench's wall clock when it writes the chat message to its socket, to SIPp's receive stamp of the INVITE (-trace_shortmsg, gettimeofday µs, before any scenario work)",
+    );
+    console.log(
       `  (chat "call bob" sent → "Calling bob (1002) …" back at the chat client: ${line(toAnswer)})`,
     );
     console.log(
