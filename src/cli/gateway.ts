@@ -95,7 +95,11 @@ export function startGatewayPart(
     onPhoneState: (owner, presence) => pep.phoneState(owner.jid, presence),
     ...(options.dataDir === undefined
       ? {}
-      : { subscriptionsFile: join(options.dataDir, 'phone-subscriptions.json') }),
+      : {
+          subscriptionsFile: join(options.dataDir, 'phone-subscriptions.json'),
+          sharingFile: join(options.dataDir, 'phone-sharing.json'),
+        }),
+    sharing: { default: config.gateway.sharing, devices: config.gateway.sharing_devices },
     log,
   });
   const adhoc = new AdHocCommands(jid, component, phone);

@@ -24,6 +24,7 @@ const bool = () =>
 const port = () => num(z.number().int().min(0).max(65535));
 const seconds = () => num(z.number().positive().max(86_400));
 const host = () => z.string().min(1);
+const shareLevel = () => z.enum(['none', 'state', 'numbers']);
 
 const httpSchema = z.strictObject({
   port: port().default(5280),
@@ -89,6 +90,26 @@ const gatewaySchema = z.strictObject({
   event_ack_timeout_s: seconds().default(10),
   /** Users' phone state as PEP where the text server grants XEP-0356 ("auto"), or never ("off"). */
   pep: z.enum(['auto', 'off']).default('auto'),
+  /**
+   * What subscribers of a phone contact who are not the phone's owner see (issue 9): `none`, `state`
+   * (no numbers) or `numbers`. Owners may set it per subscriber from chat (`share`).
+   */
+  sharing: shareLevel().default('state'),
+  /** Per-extension overrides of `sharing`; from the environment as "1001=numbers,1002=none". */
+  sharing_devices: z
+    .preprocess(
+      (v) =>
+        typeof v === 'string'
+          ? Object.fromEntries(
+              v
+                .split(',')
+                .filter((p) => p.trim() !== '')
+                .map((p) => p.split('=').map((x) => x.trim())),
+            )
+          : v,
+      z.record(z.string().regex(/^[0-9*#+]{1,32}$/, 'an extension (digits only)'), shareLevel()),
+    )
+    .default({}),
 });
 
 const userSchema = z.strictObject({

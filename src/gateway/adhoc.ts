@@ -79,6 +79,35 @@ export const COMMAND_SPECS: CommandSpec[] = [
     ],
     argument: (v) => (v.target === undefined || v.target.trim() === '' ? 'off' : v.target),
   },
+  {
+    node: 'share',
+    name: 'Phone sharing',
+    command: 'share',
+    fields: [
+      {
+        var: 'contact',
+        label: 'Contact: user name, number or JID (empty: list your settings)',
+        type: 'text-single',
+        required: false,
+      },
+      {
+        var: 'level',
+        label: 'What they see of your phone',
+        type: 'list-single',
+        options: [
+          ['none', 'Nothing (looks offline)'],
+          ['state', 'State without numbers'],
+          ['numbers', 'State with the other party’s number'],
+          ['default', 'The administrator’s setting'],
+        ],
+        required: false,
+      },
+    ],
+    argument: (v) => {
+      const contact = (v.contact ?? '').trim();
+      return contact === '' ? '' : `${contact} ${(v.level ?? '').trim()}`.trim();
+    },
+  },
 ];
 
 interface Session {

@@ -517,7 +517,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         dm.starting = undefined;
         this.startsInFlight--;
         // Replay what arrived early once the clients waiting on this start are attached (after microtasks).
-        setImmediate(() => this.replayEarlyEvents());
+        setImmediate(() => {
+          this.replayEarlyEvents();
+          // Everyone who wanted the monitor may have gone while it was starting (watch() then stop()).
+          if (!inUse(dm) && dm.starting === undefined && this.devices.get(normalizeDevice(dm.device)) === dm)
+            void this.stopDeviceMonitor(dm);
+        });
       });
     dm.starting = starting;
     return starting;

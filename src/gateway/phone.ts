@@ -5,11 +5,19 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { type CstaErrorCode, type CstaMessage, CstaRequestError, describeErrorCode } from '../csta/index.ts';
-import type { Element } from '../xml/index.ts';
+import { type Element, serialize } from '../xml/index.ts';
 import { normalizeDevice } from './authorization.ts';
 import { stanza } from './component.ts';
 import { type DeviceNotice, DeviceState, type PhoneCall, type PhonePresence } from './device-state.ts';
 import type { Gateway, Logger, XmppSide } from './gateway.ts';
+import {
+  LEVEL_MEANING,
+  parseShareArgument,
+  SHARE_USAGE,
+  type ShareLevel,
+  SharingPolicy,
+  sharedPresence,
+} from './sharing.ts';
 
 export interface PhoneUser {
   /** Bare JID. */
@@ -29,7 +37,11 @@ export interface PhoneServiceOptions {
   subscriptionsFile?: string;
   /** Who may see others' phones: 'domain' (any JID of the users' domain) or 'users' (configured users only). */
   visibility?: 'domain' | 'users';
-  /** Show the other party's number to subscribers who do not own the phone (default false). */
+  /** What subscribers who do not own a phone see of it: the administrator's default and per-device levels. */
+  sharing?: { default?: ShareLevel; devices?: Record<string, ShareLevel> };
+  /** Where owners' per-subscriber sharing settings are kept across restarts; undefined: in memory. */
+  sharingFile?: string;
+  /** Older option: true is `sharing.default = 'numbers'` (ignored when that is given). */
   shareNumbers?: boolean;
   /**
    * Told the owner's phone state whenever it may have changed (PEP, pep.ts); undefined when the phone
@@ -50,6 +62,9 @@ const HELP = `Phone commands (send them to me; case does not matter):
   dnd on|off               do not disturb
   forward <target>|off     forward all calls
   status                   what your phone is doing
+  share <contact> none|state|numbers
+                           how much of your phone a contact sees: nothing, its state,
+                           or its state with the other party's number ("share" lists)
   help                     this text
 Add a phone to your contacts as EXTENSION@GATEWAY to see its state; message it "call" to call it.`;
 
@@ -75,8 +90,11 @@ export class PhoneService {
   private readonly subscribers = new Map<string, Set<string>>();
   private readonly subscriptionsFile: string | undefined;
   private readonly visibility: 'domain' | 'users';
-  private readonly shareNumbers: boolean;
   private readonly onPhoneState: PhoneServiceOptions['onPhoneState'];
+  /** How much of each phone its subscribers see (sharing.ts). */
+  readonly sharing: SharingPolicy;
+  /** "extension subscriber" → the presence last sent, so a change a subscriber may not see sends nothing. */
+  private readonly lastSent = new Map<string, string>();
   /** extension → stop watching it; present while the phone is watched. */
   private readonly watching = new Map<string, () => void>();
   /** bare JID → full JIDs known to be online ('*' when only a probe told us). */
@@ -90,8 +108,13 @@ export class PhoneService {
     this.log = options.log;
     this.subscriptionsFile = options.subscriptionsFile;
     this.visibility = options.visibility ?? 'domain';
-    this.shareNumbers = options.shareNumbers ?? false;
     this.onPhoneState = options.onPhoneState;
+    this.sharing = new SharingPolicy({
+      default: options.sharing?.default ?? (options.shareNumbers === true ? 'numbers' : 'state'),
+      ...(options.sharing?.devices === undefined ? {} : { devices: options.sharing.devices }),
+      ...(options.sharingFile === undefined ? {} : { file: options.sharingFile }),
+      log: options.log,
+    });
     for (const u of options.users) {
       const user = { ...u, jid: bareOf(u.jid), extension: normalizeDevice(u.extension) };
       this.byJid.set(user.jid, user);
@@ -122,7 +145,9 @@ export class PhoneService {
     if (owner === undefined) return;
     const needed =
       this.online.has(owner.jid) ||
-      [...(this.subscribers.get(extension) ?? [])].some((j) => this.online.has(j));
+      [...(this.subscribers.get(extension) ?? [])].some(
+        (j) => this.online.has(j) && this.levelFor(extension, j) !== 'none',
+      );
     const stop = this.watching.get(extension);
     if (needed && stop === undefined) {
       // The state is rebuilt from the events that follow; what happened meanwhile is unknown.
@@ -287,29 +312,50 @@ export class PhoneService {
     const state = this.states.get(extension);
     const from = `${extension}@${this.jid}`;
     if (state === undefined) return stanza('presence', { from, to: subscriber, type: 'unavailable' });
-    const p = state.presence();
-    if (!p.available) {
-      const el = stanza('presence', { from, to: subscriber, type: 'unavailable' });
-      el.c('status').append(p.status);
-      return el;
-    }
-    const el = stanza('presence', { from, to: subscriber });
+    const p = sharedPresence(state.presence(), this.levelFor(extension, subscriber));
+    const el = stanza('presence', { from, to: subscriber, ...(p.available ? {} : { type: 'unavailable' }) });
     if (p.show !== undefined) el.c('show').append(p.show);
-    const owner = this.byExtension.get(extension)?.jid === subscriber;
-    el.c('status').append(owner || this.shareNumbers ? p.detailedStatus : p.status);
+    if (p.status !== undefined) el.c('status').append(p.status);
     return el;
   }
 
   private reportState(extension: string): void {
     const owner = this.byExtension.get(extension);
-    if (owner !== undefined) this.onPhoneState?.(owner, this.states.get(extension)?.presence());
+    if (owner === undefined) return;
+    // PEP reaches all the owner's contacts at once, so a device the administrator does not share at all
+    // is reported as not watched (nothing to show) rather than by its state.
+    const shared = this.sharing.deviceLevel(extension) !== 'none';
+    this.onPhoneState?.(owner, shared ? this.states.get(extension)?.presence() : undefined);
+  }
+
+  /** The owner sees everything; others what the sharing settings say. */
+  private levelFor(extension: string, subscriber: string): ShareLevel {
+    return this.byExtension.get(extension)?.jid === subscriber
+      ? 'numbers'
+      : this.sharing.level(extension, subscriber);
+  }
+
+  /** Whether `subscriber` may have a subscription to the phone at all. */
+  private maySubscribe(extension: string, subscriber: string): boolean {
+    if (this.byExtension.get(extension)?.jid === subscriber) return true;
+    return this.mayWatch(subscriber) && !this.sharing.refuses(extension, subscriber);
   }
 
   private broadcast(extension: string): void {
     this.reportState(extension);
     for (const subscriber of this.subscribers.get(extension) ?? []) {
-      this.xmpp.send(this.presenceFor(extension, subscriber));
+      this.sendPresence(extension, subscriber, false);
     }
+  }
+
+  /** Sends a subscriber the phone's presence as they may see it; unless `always`, only when it changed. */
+  private sendPresence(extension: string, subscriber: string, always: boolean): void {
+    const el = this.presenceFor(extension, subscriber);
+    const key = `${extension} ${subscriber}`;
+    const text = serialize(el);
+    if (!always && this.lastSent.get(key) === text) return;
+    this.lastSent.set(key, text);
+    this.xmpp.send(el);
   }
 
   // ---- phone contacts: subscriptions (RFC 6121 §3) -----------------------------------------------
@@ -331,16 +377,18 @@ export class PhoneService {
     const known = this.states.has(extension);
     switch (p.attr('type')) {
       case 'subscribe':
-        if (known && this.mayWatch(subscriber)) {
+        if (known && this.maySubscribe(extension, subscriber)) {
           this.addSubscriber(extension, subscriber);
           this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'subscribed' }));
-          this.xmpp.send(this.presenceFor(extension, subscriber));
+          this.sendPresence(extension, subscriber, true);
           // Ask for the subscriber's presence in return, as XEP-0100 gateways do: it tells the gateway
           // when they go offline, so the phone is watched only while someone is there to see it.
           this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'subscribe' }));
           this.online.set(subscriber, this.online.get(subscriber) ?? new Set(['*']));
           this.updateWatch(extension);
         } else {
+          // A subscription kept from before the policy changed ends here too.
+          this.removeSubscriber(extension, subscriber);
           this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'unsubscribed' }));
         }
         return;
@@ -354,11 +402,13 @@ export class PhoneService {
         return;
       case 'probe':
         // A probe means the server holds a subscription to this contact (RFC 6121 §4.3).
-        if (known && this.mayWatch(subscriber)) {
+        if (known && this.maySubscribe(extension, subscriber)) {
           this.addSubscriber(extension, subscriber);
-          this.xmpp.send(this.presenceFor(extension, subscriber));
+          this.sendPresence(extension, subscriber, true);
           this.updateWatch(extension);
         } else {
+          // A subscription kept from before the policy changed ends here too.
+          this.removeSubscriber(extension, subscriber);
           this.xmpp.send(stanza('presence', { from: contact, to: subscriber, type: 'unsubscribed' }));
         }
         return;
@@ -379,6 +429,7 @@ export class PhoneService {
   }
 
   private removeSubscriber(extension: string, subscriber: string): void {
+    this.lastSent.delete(`${extension} ${subscriber}`);
     if (this.subscribers.get(extension)?.delete(subscriber)) this.saveSubscriptions();
   }
 
@@ -485,6 +536,58 @@ export class PhoneService {
       notes.push(`That did not work: ${this.explain(e)}`);
       return { notes, ok: false };
     }
+  }
+
+  /** `share …`: the owner's per-subscriber sharing settings (sharing.ts), applied at once; the answer. */
+  private share(user: PhoneUser, argument: string): string {
+    const ext = user.extension;
+    const request = parseShareArgument(argument);
+    if (request.kind === 'usage') return SHARE_USAGE;
+    if (request.kind === 'list') {
+      const lines = [
+        `Your phone ${ext}: others see ${this.sharing.deviceLevel(ext)} unless you set otherwise (your administrator's setting).`,
+      ];
+      const subscribed = this.subscribers.get(ext) ?? new Set<string>();
+      const settings = new Map(this.sharing.settingsFor(ext));
+      const contacts = [...new Set([...subscribed, ...settings.keys()])].filter((j) => j !== user.jid).sort();
+      for (const jid of contacts) {
+        const notes = [settings.has(jid) ? 'your setting' : 'default'];
+        if (subscribed.has(jid)) notes.push('subscribed');
+        lines.push(`${jid}: ${this.levelFor(ext, jid)} (${notes.join(', ')})`);
+      }
+      if (contacts.length === 0) lines.push('Nobody has your phone contact yet and you have no settings.');
+      return lines.join('\n');
+    }
+    const contact = this.contactJid(request.contact);
+    if (contact === undefined)
+      return `I do not know who "${request.contact}" is: give a user name, a number or a JID.`;
+    if (contact === user.jid) return 'That is you: you always see your own phone in full.';
+    if (!this.mayWatch(contact)) return `${contact} may not see phones here (your administrator's setting).`;
+    if (!this.sharing.set(ext, contact, request.level))
+      return 'You have too many sharing settings: clear some with "share <contact> default".';
+    const level = this.levelFor(ext, contact);
+    let text = `${contact} now sees ${level}: ${LEVEL_MEANING[level]}.`;
+    if (this.subscribers.get(ext)?.has(contact)) {
+      this.sendPresence(ext, contact, false);
+      this.updateWatch(ext);
+    } else if (level !== 'none') {
+      text += ` (They can add ${ext}@${this.jid} to their contacts.)`;
+    }
+    return text;
+  }
+
+  /** A contact for `share`: a user's name or number, a JID, or a phone contact (its owner). */
+  private contactJid(text: string): string | undefined {
+    const t = text.trim().replace(/^xmpp:/i, '');
+    if (/^[0-9*#+]{1,32}$/.test(t)) return this.byExtension.get(normalizeDevice(t))?.jid;
+    if (t.includes('@')) {
+      const bare = bareOf(t);
+      if (bare.length > 1023 || !/^[^@/\s]+@[^@/\s]+$/.test(bare)) return undefined;
+      const [local, domain] = bare.split('@') as [string, string];
+      if (domain === this.jid) return this.byExtension.get(normalizeDevice(local))?.jid;
+      return bare;
+    }
+    return this.byName.get(t.toLowerCase())?.jid;
   }
 
   private explain(e: unknown): string {
@@ -655,6 +758,8 @@ export class PhoneService {
           `Your phone ${user.extension}: ${p.detailedStatus}${calls.length > 0 ? `\n${calls.join('\n')}` : ''}`,
         );
       }
+      case 'share':
+        return reply(this.share(user, argument));
       default:
         return reply(`I do not know "${command}". Send "help" for the list of commands.`);
     }

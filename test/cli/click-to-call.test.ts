@@ -232,6 +232,20 @@ for (const [label, deploy] of [
       // bob is not alice: he sees the state without her other party's number.
       assert.doesNotMatch(bob.output, /PRESENCE 1001@cti\.localhost dnd On the phone \(/);
 
+      // alice shares her numbers with bob, then nothing; each takes effect at once (issue 9 item 3).
+      alice.child.stdin!.write('say cti.localhost share bob@localhost numbers\n');
+      await alice.waitForOutput(/MESSAGE cti\.localhost bob@localhost now sees numbers/, 10_000);
+      await bob.waitForOutput(/PRESENCE 1001@cti\.localhost dnd On the phone \(with 1002\)/, 10_000);
+      alice.child.stdin!.write('say cti.localhost share bob none\n');
+      await alice.waitForOutput(/MESSAGE cti\.localhost bob@localhost now sees none/, 10_000);
+      await bob.waitForOutput(/PRESENCE 1001@cti\.localhost unavailable -/, 10_000);
+      alice.child.stdin!.write('say cti.localhost share bob default\n');
+      await waitUntil(
+        () => (bob.output.match(/^PRESENCE 1001@cti\.localhost dnd On the phone$/gm) ?? []).length >= 2,
+        10_000,
+        'the state without the number again',
+      );
+
       // alice hangs up from chat; both phones get BYE and her phone contact is idle again for bob.
       const byeAlice = new Promise((resolve) => alicePhone.once('bye', resolve));
       const byeBob = new Promise((resolve) => bobPhone.once('bye', resolve));

@@ -71,3 +71,33 @@ test('bad config fails with one line naming the key', (t) => {
     /config: cannot read \/nonexistent\/x.toml: ENOENT/,
   );
 });
+
+test('[gateway] sharing: a default and per-extension levels, from TOML or the environment (issue 9)', (t) => {
+  assert.equal(loadConfig({ env: {} }).gateway.sharing, 'state', 'numbers go only to the owner by default');
+  assert.deepEqual(loadConfig({ env: {} }).gateway.sharing_devices, {});
+  const path = file(t, '[gateway]\nsharing = "none"\n[gateway.sharing_devices]\n"1001" = "numbers"\n');
+  const c = loadConfig({ file: path, env: {} });
+  assert.equal(c.gateway.sharing, 'none');
+  assert.deepEqual(c.gateway.sharing_devices, { '1001': 'numbers' });
+  const e = loadConfig({
+    env: {
+      SWITCHBOARD_GATEWAY_SHARING: 'numbers',
+      SWITCHBOARD_GATEWAY_SHARING_DEVICES: '1001=none, 1002=state',
+    },
+  });
+  assert.equal(e.gateway.sharing, 'numbers');
+  assert.deepEqual(e.gateway.sharing_devices, { '1001': 'none', '1002': 'state' });
+  for (const [text, env, pattern] of [
+    ['[gateway]\nsharing = "all"\n', {}, /^config: gateway\.sharing: /],
+    ['[gateway.sharing_devices]\n"1001" = "everything"\n', {}, /^config: gateway\.sharing_devices\.1001: /],
+    ['[gateway.sharing_devices]\n"alice" = "state"\n', {}, /^config: gateway\.sharing_devices\.alice: /],
+    [undefined, { SWITCHBOARD_GATEWAY_SHARING_DEVICES: '1001' }, /^config: gateway\.sharing_devices\.1001: /],
+  ] as const) {
+    const p = text === undefined ? undefined : file(t, text);
+    assert.throws(
+      () => loadConfig({ file: p, env }),
+      (err: unknown) => err instanceof ConfigError && pattern.test(err.message),
+      `${text ?? JSON.stringify(env)}`,
+    );
+  }
+});

@@ -39,7 +39,7 @@ async function adhocSetup(t: TestContext) {
     adhoc.handle(iq);
     return env.xmpp.answer(id);
   };
-  return { ...env, adhoc, send };
+  return { ...env, adhoc, phone, send };
 }
 
 describe('XEP-0050 ad-hoc commands', () => {
@@ -65,6 +65,7 @@ describe('XEP-0050 ad-hoc commands', () => {
         ['deflect', 'Deflect'],
         ['dnd', 'Do not disturb'],
         ['forward', 'Forwarding'],
+        ['share', 'Phone sharing'],
       ],
     );
     const info = await send(
@@ -162,5 +163,45 @@ describe('XEP-0050 ad-hoc commands', () => {
     const note = stranger.getChild('command')!.getChild('note')!;
     assert.equal(note.attr('type'), 'error');
     assert.match(note.text(), /You have no phone here/);
+  });
+
+  it('Phone sharing: a form with the contact and the level; an empty contact lists the settings', async (t) => {
+    const { send, phone } = await adhocSetup(t);
+    const submit = async (contact: string, level: string) => {
+      const first = await send(
+        ALICE,
+        'set',
+        `<command xmlns='${COMMANDS_NS}' node='share' action='execute'/>`,
+      );
+      const command = first.getChild('command')!;
+      const fields = command.getChild('x', 'jabber:x:data')!.getChildren('field');
+      assert.deepEqual(
+        fields.map((f) => [f.attr('var'), f.attr('type')]),
+        [
+          ['contact', 'text-single'],
+          ['level', 'list-single'],
+        ],
+      );
+      assert.deepEqual(
+        fields[1]!.getChildren('option').map((o) => o.getChildText('value')),
+        ['none', 'state', 'numbers', 'default'],
+      );
+      const done = await send(
+        ALICE,
+        'set',
+        `<command xmlns='${COMMANDS_NS}' node='share' sessionid='${command.attr('sessionid')}'><x xmlns='jabber:x:data' type='submit'><field var='contact'><value>${contact}</value></field><field var='level'><value>${level}</value></field></x></command>`,
+      );
+      assert.equal(done.getChild('command')!.attr('status'), 'completed');
+      return done.getChild('command')!.getChildText('note')!;
+    };
+    assert.match(await submit('bob', 'numbers'), /^bob@localhost now sees numbers: /);
+    assert.equal(phone.sharing.level('1001', 'bob@localhost'), 'numbers');
+    assert.match(
+      await submit('', ''),
+      /^Your phone 1001: others see state .*\nbob@localhost: numbers \(your setting\)$/,
+    );
+    assert.match(await submit('bob', ''), /^Say "share <contact> none\|state\|numbers"/);
+    assert.match(await submit('bob', 'default'), /^bob@localhost now sees state: /);
+    assert.equal(phone.sharing.setting('1001', 'bob@localhost'), undefined);
   });
 });

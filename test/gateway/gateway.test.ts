@@ -325,6 +325,30 @@ describe('gateway: shared monitors', () => {
     assert.equal(gateway.deviceMonitorCount, 0);
   });
 
+  it('a phone watcher that leaves while its MonitorStart is in flight leaves no voice-server monitor', async (t) => {
+    const { gateway, pbx } = await setup(t);
+    const stop = gateway.watch('1001', () => {});
+    stop(); // the MonitorStart is on its way; its answer finds nobody wanting the monitor
+    await waitUntil(
+      () => pbx.received.some((m) => m.name === 'MonitorStop') && pbx.monitors.size === 0,
+      3000,
+      'MonitorStop at the PBX',
+    );
+    assert.equal(gateway.deviceMonitorCount, 0);
+    // A watcher that comes back during the start keeps it.
+    const stop2 = gateway.watch('1002', () => {});
+    stop2();
+    const stop3 = gateway.watch('1002', () => {});
+    t.after(stop3);
+    await waitUntil(
+      () => gateway.deviceMonitorCount === 1 && pbx.monitors.size === 1,
+      3000,
+      'monitor of 1002',
+    );
+    await new Promise((r) => setImmediate(r));
+    assert.equal(pbx.monitors.size, 1);
+  });
+
   it('a MonitorStop for another client’s cross-ref is item-not-found and stops nothing', async (t) => {
     const { gateway, xmpp } = await setup(t);
     const r = await monitorStart(gateway, xmpp, ALICE, '1001');

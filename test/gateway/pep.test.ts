@@ -424,7 +424,7 @@ describe('PEP publisher against a scripted server', () => {
   });
 
   it('an error inside the forwarded answer counts as a failed publish', (t) => {
-    const { pep, answerDisco, publishes } = make(t);
+    const { pep, answerDisco, publishes, log } = make(t);
     pep.onOnline();
     pep.handleStanza(xml(PROSODY_GRANTS));
     answerDisco(true);
@@ -558,6 +558,63 @@ describe('PEP from the phone service: one publish per change of state, not per C
     );
     assert.equal(publishes().length, 7);
     assert.match(wire(publishes()[6]!), /<activity xmlns='http:\/\/jabber.org\/protocol\/activity'\/>/);
+  });
+});
+
+describe('PEP and the administrator\'s sharing level', () => {
+  it('a device shared with nobody ([gateway] sharing_devices = none) is never published as PEP', async (t) => {
+    const env = await setup(t, {
+      grants: [
+        { jid: 'alice@localhost', devices: ['1001'] },
+        { jid: 'bob@localhost', devices: ['1002'] },
+      ],
+    });
+    const { pep, answerDisco, publishes, log } = make(t);
+    pep.onOnline();
+    pep.handleStanza(xml(PROSODY_GRANTS));
+    answerDisco(true);
+    const phone = new PhoneService({
+      gateway: env.gateway,
+      xmpp: env.xmpp,
+      jid: GW,
+      users: [
+        { jid: 'alice@localhost', name: 'alice', extension: '1001' },
+        { jid: 'bob@localhost', name: 'bob', extension: '1002' },
+      ],
+      sharing: { default: 'state', devices: { '1001': 'none' } },
+      onPhoneState: (owner, presence) => pep.phoneState(owner.jid, presence),
+      log,
+    });
+    t.after(() => phone.close());
+    for (const who of ['alice', 'bob']) {
+      phone.handleStanza(xml(`<presence xmlns='${COMPONENT_NS}' from='${who}@localhost/laptop' to='${GW}'/>`));
+    }
+    await waitUntil(
+      () => env.pbx.xrefFor('1001') !== undefined && env.pbx.xrefFor('1002') !== undefined,
+      3000,
+      'monitors of 1001 and 1002',
+    );
+    const delivered = (device: string) =>
+      ({
+        name: 'DeliveredEvent',
+        monitorCrossRefID: env.pbx.xrefFor(device)!,
+        cause: 'newCall',
+        connection: { callID: `c-${device}`, deviceID: device },
+        alertingDevice: { deviceIdentifier: device },
+        callingDevice: { deviceIdentifier: '1003' },
+        calledDevice: { deviceIdentifier: device },
+        lastRedirectionDevice: { notKnown: true },
+        localConnectionInfo: 'alerting',
+      }) as CstaMessage;
+    // alice's phone rings first, bob's after it on the same link: once bob's publish is out, alice's
+    // would have been too.
+    env.pbx.connection!.sendEvent(delivered('1001'));
+    env.pbx.connection!.sendEvent(delivered('1002'));
+    await waitUntil(() => publishes().length >= 1, 3000, "bob's publish");
+    assert.deepEqual(
+      publishes().map((p) => p.getChild('privileged_iq')?.getChild('iq')?.attr('from')),
+      ['bob@localhost'],
+    );
   });
 });
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { CstaMessage } from '../../src/csta/index.ts';
 import { COMPONENT_NS } from '../../src/gateway/component.ts';
-import { PhoneService } from '../../src/gateway/phone.ts';
+import { PhoneService, type PhoneServiceOptions } from '../../src/gateway/phone.ts';
 import { type Element, parseDocument } from '../../src/xml/index.ts';
 import { waitUntil } from '../helpers/net.ts';
 import { setup } from './harness.ts';
@@ -17,19 +17,24 @@ const GRANTS = [
 ];
 const SILENT = { debug() {}, info() {}, warn() {} };
 
-async function phoneSetup(t: TestContext) {
+async function phoneSetup(t: TestContext, options: Partial<PhoneServiceOptions> = {}) {
   const env = await setup(t, { grants: GRANTS });
   const dir = mkdtempSync(join(tmpdir(), 'sb-phone-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'phone-subscriptions.json');
-  const phone = new PhoneService({
-    gateway: env.gateway,
-    xmpp: env.xmpp,
-    jid: 'cti.localhost',
-    users: GRANTS.map((g) => ({ jid: g.jid, name: g.jid.split('@')[0]!, extension: g.devices[0]! })),
-    subscriptionsFile: file,
-    log: SILENT,
-  });
+  const sharingFile = join(dir, 'phone-sharing.json');
+  const make = () =>
+    new PhoneService({
+      gateway: env.gateway,
+      xmpp: env.xmpp,
+      jid: 'cti.localhost',
+      users: GRANTS.map((g) => ({ jid: g.jid, name: g.jid.split('@')[0]!, extension: g.devices[0]! })),
+      subscriptionsFile: file,
+      sharingFile,
+      log: SILENT,
+      ...options,
+    });
+  const phone = make();
   t.after(() => phone.close());
   const say = (from: string, body: string, to = 'cti.localhost') =>
     phone.handleStanza(
@@ -67,7 +72,7 @@ async function phoneSetup(t: TestContext) {
       cause: 'newCall',
       ...m,
     } as CstaMessage);
-  return { ...env, phone, file, say, presence, messagesTo, waitMessage, event, watched };
+  return { ...env, phone, make, file, sharingFile, say, presence, messagesTo, waitMessage, event, watched };
 }
 
 const dev = (d: string) => ({ deviceIdentifier: d });
@@ -298,5 +303,189 @@ describe('phone contacts', () => {
     assert.equal(last().attr('type'), 'unsubscribed');
     presence('eve@elsewhere.example', '1001@cti.localhost', 'subscribe');
     assert.equal(last().attr('type'), 'unsubscribed');
+  });
+});
+
+describe('how much of a phone its subscribers see (issue 9 item 3)', () => {
+  const ringing = (callID: string, device: string, caller: string) => ({
+    name: 'DeliveredEvent',
+    connection: { callID, deviceID: device },
+    alertingDevice: dev(device),
+    callingDevice: dev(caller),
+    calledDevice: dev(device),
+    lastRedirectionDevice: { notKnown: true },
+    localConnectionInfo: 'alerting',
+  });
+
+  /** What `jid` was shown of a phone contact, in order: the status, or "unavailable <status or ->". */
+  const shownTo = (sent: Element[], jid: string, contact = '1001@cti.localhost') =>
+    sent
+      .filter(
+        (s) =>
+          s.name === 'presence' &&
+          s.attr('to') === jid &&
+          s.attr('from') === contact &&
+          s.attr('type') !== 'subscribed' &&
+          s.attr('type') !== 'subscribe',
+      )
+      .map((s) =>
+        s.attr('type') === 'unavailable'
+          ? `unavailable ${s.getChildText('status') ?? '-'}`
+          : (s.getChildText('status') ?? '-'),
+      );
+
+  it('numbers go only to the owner by default; the owner’s "share" changes what one subscriber sees at once, and is kept', async (t) => {
+    const { presence, say, waitMessage, event, watched, xmpp, sharingFile, make } = await phoneSetup(t);
+    for (const who of ['alice', 'bob', 'carol'])
+      presence(`${who}@localhost/x`, '1001@cti.localhost', 'subscribe');
+    await watched('1001');
+    const seen = (who: string) => shownTo(xmpp.sent, `${who}@localhost`);
+    const sees = (who: string, status: string) =>
+      waitUntil(() => seen(who).at(-1) === status, 3000, `${who} sees "${status}"`);
+    event('1001', ringing('c1', '1001', '1002'));
+    await sees('alice', 'Ringing (from 1002)');
+    await sees('bob', 'Ringing');
+    await sees('carol', 'Ringing');
+
+    say('alice@localhost/x', 'share bob numbers');
+    await waitMessage(
+      'alice@localhost/x',
+      /^bob@localhost now sees numbers: your phone state with the other party’s number\.$/,
+    );
+    assert.equal(seen('bob').at(-1), 'Ringing (from 1002)', 'at once, before the next event');
+    assert.equal(seen('carol').length, 2, 'the others are not touched');
+
+    say('alice@localhost/x', 'SHARE Bob None');
+    await waitMessage('alice@localhost/x', /^bob@localhost now sees none: nothing/);
+    assert.equal(seen('bob').at(-1), 'unavailable -', 'no state, not even "Not registered"');
+    const bobCount = seen('bob').length;
+    event('1001', {
+      name: 'EstablishedEvent',
+      establishedConnection: { callID: 'c1', deviceID: '1001' },
+      answeringDevice: dev('1001'),
+      callingDevice: dev('1002'),
+      calledDevice: dev('1001'),
+      lastRedirectionDevice: { notKnown: true },
+      localConnectionInfo: 'connected',
+    });
+    await sees('carol', 'On the phone');
+    await sees('alice', 'On the phone (from 1002)');
+    assert.equal(
+      seen('bob').length,
+      bobCount,
+      'a subscriber who may see nothing is not told that something changed',
+    );
+
+    say('alice@localhost/x', 'share');
+    await waitMessage(
+      'alice@localhost/x',
+      /^Your phone 1001: others see state unless you set otherwise \(your administrator's setting\)\.\nbob@localhost: none \(your setting, subscribed\)\ncarol@localhost: state \(default, subscribed\)$/,
+    );
+    assert.deepEqual(JSON.parse(readFileSync(sharingFile, 'utf8')), { '1001': { 'bob@localhost': 'none' } });
+    const restarted = make();
+    t.after(() => restarted.close());
+    assert.equal(restarted.sharing.level('1001', 'bob@localhost'), 'none', 'kept across a restart');
+
+    say('alice@localhost/x', 'share bob default');
+    await sees('bob', 'On the phone');
+    assert.deepEqual(JSON.parse(readFileSync(sharingFile, 'utf8')), {});
+  });
+
+  it('administrator’s levels: default none refuses subscriptions (not the owner’s); a device may share numbers; the owner may open up', async (t) => {
+    const { presence, say, waitMessage, event, watched, xmpp, file, make } = await phoneSetup(t, {
+      sharing: { default: 'none', devices: { '1002': 'numbers' } },
+    });
+    const last = () => xmpp.sent.at(-1)!;
+    const approved = (jid: string, contact: string) =>
+      xmpp.sent.some(
+        (s) => s.attr('to') === jid && s.attr('from') === contact && s.attr('type') === 'subscribed',
+      );
+    presence('carol@localhost/x', '1001@cti.localhost', 'subscribe');
+    assert.equal(last().attr('type'), 'unsubscribed');
+    // carol's subscription from before the administrator shared nothing ends at her server's next probe.
+    writeFileSync(file, JSON.stringify({ '1001': ['carol@localhost'] }));
+    const restarted = make();
+    t.after(() => restarted.close());
+    restarted.handleStanza(
+      parseDocument(
+        `<presence xmlns='${COMPONENT_NS}' from='carol@localhost' to='1001@cti.localhost' type='probe'/>`,
+      ),
+    );
+    assert.equal(last().attr('type'), 'unsubscribed', 'a subscription from before is ended');
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), {});
+    presence('alice@localhost/x', '1001@cti.localhost', 'subscribe');
+    assert.ok(approved('alice@localhost', '1001@cti.localhost'), 'the owner always sees their phone');
+
+    say('alice@localhost/x', 'share carol state');
+    await waitMessage(
+      'alice@localhost/x',
+      /^carol@localhost now sees state: .* \(They can add 1001@cti\.localhost to their contacts\.\)$/,
+    );
+    presence('carol@localhost/x', '1001@cti.localhost', 'subscribe');
+    assert.ok(approved('carol@localhost', '1001@cti.localhost'));
+
+    presence('carol@localhost/x', '1002@cti.localhost', 'subscribe');
+    assert.ok(approved('carol@localhost', '1002@cti.localhost'));
+    await watched('1002');
+    event('1002', ringing('c2', '1002', '1001'));
+    await waitUntil(
+      () => shownTo(xmpp.sent, 'carol@localhost', '1002@cti.localhost').at(-1) === 'Ringing (from 1001)',
+      3000,
+      'carol sees the number on 1002',
+    );
+  });
+
+  it('the older shareNumbers option still shares numbers with everyone, unless sharing is given', async (t) => {
+    const { phone } = await phoneSetup(t, { shareNumbers: true });
+    assert.equal(phone.sharing.level('1001', 'bob@localhost'), 'numbers');
+    const { phone: other } = await phoneSetup(t, { shareNumbers: true, sharing: { default: 'state' } });
+    assert.equal(other.sharing.level('1001', 'bob@localhost'), 'state');
+  });
+
+  it('a subscriber who may see nothing does not keep the phone watched; sharing again starts it', async (t) => {
+    const { phone, presence, say, waitMessage, xmpp, watched } = await phoneSetup(t);
+    say('alice@localhost/x', 'share bob none');
+    await waitMessage('alice@localhost/x', /^bob@localhost now sees none/);
+    presence('bob@localhost/x', '1001@cti.localhost', 'subscribe');
+    const toBob = () =>
+      xmpp.sent.filter((s) => s.attr('to') === 'bob@localhost' && s.attr('from') === '1001@cti.localhost');
+    assert.deepEqual(
+      toBob().map((s) => s.attr('type')),
+      ['subscribed', 'unavailable', 'subscribe'],
+    );
+    assert.equal(toBob()[1]!.getChild('status'), undefined);
+    assert.deepEqual(phone.watchedExtensions, []);
+    say('alice@localhost/x', 'share bob state');
+    await waitMessage('alice@localhost/x', /^bob@localhost now sees state/);
+    assert.deepEqual(phone.watchedExtensions, ['1001']);
+    await watched('1001');
+    assert.equal(toBob().at(-1)!.getChildText('status'), 'Idle');
+  });
+
+  it('share: clear answers for bad words, unknown contacts, oneself, strangers and users without a phone', async (t) => {
+    const { say, waitMessage, phone } = await phoneSetup(t);
+    const ask = async (body: string, answer: RegExp) => {
+      const to = `alice@localhost/${body.replace(/\W/g, '')}`;
+      say(to, body);
+      await waitMessage(to, answer);
+    };
+    await ask('share bob', /^Say "share <contact> none\|state\|numbers"/);
+    await ask('share bob everything', /^Say "share <contact>/);
+    await ask('share nobody state', /^I do not know who "nobody" is/);
+    await ask('share alice numbers', /^That is you: you always see your own phone in full\.$/);
+    await ask('share 1001@cti.localhost none', /^That is you/);
+    await ask('share 1002 numbers', /^bob@localhost now sees numbers/);
+    await ask('share xmpp:carol@localhost/phone none', /^carol@localhost now sees none/);
+    await ask('share eve@elsewhere.example state', /^eve@elsewhere\.example may not see phones here/);
+    await ask('share dave@localhost numbers', /^dave@localhost now sees numbers/);
+    await ask('share @@ numbers', /^I do not know who "@@" is/);
+    await ask('help', /share <contact> none\|state\|numbers/);
+    assert.deepEqual(phone.sharing.settingsFor('1001'), [
+      ['bob@localhost', 'numbers'],
+      ['carol@localhost', 'none'],
+      ['dave@localhost', 'numbers'],
+    ]);
+    say('mallory@evil.example/x', 'share bob numbers');
+    await waitMessage('mallory@evil.example/x', /^You have no phone here/);
   });
 });
