@@ -424,7 +424,7 @@ describe('PEP publisher against a scripted server', () => {
   });
 
   it('an error inside the forwarded answer counts as a failed publish', (t) => {
-    const { pep, answerDisco, publishes, log } = make(t);
+    const { pep, answerDisco, publishes } = make(t);
     pep.onOnline();
     pep.handleStanza(xml(PROSODY_GRANTS));
     answerDisco(true);
@@ -561,7 +561,7 @@ describe('PEP from the phone service: one publish per change of state, not per C
   });
 });
 
-describe('PEP and the administrator\'s sharing level', () => {
+describe("PEP and the administrator's sharing level", () => {
   it('a device shared with nobody ([gateway] sharing_devices = none) is never published as PEP', async (t) => {
     const env = await setup(t, {
       grants: [
@@ -587,7 +587,9 @@ describe('PEP and the administrator\'s sharing level', () => {
     });
     t.after(() => phone.close());
     for (const who of ['alice', 'bob']) {
-      phone.handleStanza(xml(`<presence xmlns='${COMPONENT_NS}' from='${who}@localhost/laptop' to='${GW}'/>`));
+      phone.handleStanza(
+        xml(`<presence xmlns='${COMPONENT_NS}' from='${who}@localhost/laptop' to='${GW}'/>`),
+      );
     }
     await waitUntil(
       () => env.pbx.xrefFor('1001') !== undefined && env.pbx.xrefFor('1002') !== undefined,
