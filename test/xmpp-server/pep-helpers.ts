@@ -1,6 +1,6 @@
 /** Helpers for PEP and privilege tests: clients with XEP-0115 caps, subscriptions seeded in the store. */
 import type { TestContext } from 'node:test';
-import { Element } from '../../src/xml/index.ts';
+import { Element, serialize } from '../../src/xml/index.ts';
 import type { XmppClient } from '../../src/xmpp/client.ts';
 import { NS } from '../../src/xmpp/ns.ts';
 import { CAPS_NS, capsHash, verificationString } from '../../src/xmpp-server/caps.ts';
@@ -123,4 +123,18 @@ export function pubsubCondition(el: Element): string | undefined {
     .getChild('error')
     ?.elements()
     .find((e) => e.ns === 'http://jabber.org/protocol/pubsub#errors')?.name;
+}
+
+/**
+ * Proves that nothing matching `predicate` was ever received: a ping round trip first (the server
+ * keeps order), then a look at everything the client got.
+ */
+export async function assertNever(
+  client: XmppClient,
+  predicate: (el: Element) => boolean,
+  what: string,
+): Promise<void> {
+  await client.iq(new Element('iq', NS.client, { type: 'get', to: DOMAIN }, [new Element('ping', NS.ping)]));
+  const hit = client.received.find(predicate);
+  if (hit !== undefined) throw new Error(`unexpected ${what}: ${serialize(hit)}`);
 }

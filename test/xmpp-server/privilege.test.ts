@@ -30,7 +30,15 @@ import {
   startServer,
   TestComponent,
 } from './harness.ts';
-import { ACTIVITY, isEvent, onThePhone, pepClient, publishIq, subscribe } from './pep-helpers.ts';
+import {
+  ACTIVITY,
+  assertNever,
+  isEvent,
+  onThePhone,
+  pepClient,
+  publishIq,
+  subscribe,
+} from './pep-helpers.ts';
 
 const OTHER = 'other.localhost';
 const OTHER_SECRET = 'othersecret';
@@ -170,7 +178,7 @@ test('privileged iq: the component publishes PEP on behalf of alice; bob and ali
     assert.ok(activity.getChild('talking')?.getChild('on_the_phone'));
     assert.equal(activity.getChildText('text'), 'On the phone with 1002');
   }
-  await assertNothingBefore(
+  await assertNever(
     carol.client,
     (el) => isEvent(el, 'alice@localhost', ACTIVITY),
     'event for a non-contact',
@@ -427,7 +435,7 @@ test('privileged message: a message as alice reaches bob; refusals get forbidden
     assert.equal(errorCondition(reply), condition, stanza.attr('id'));
     assert.equal(reply.attr('from'), DOMAIN);
   }
-  await assertNothingBefore(
+  await assertNever(
     bob,
     (el) =>
       el.name === 'message' &&
