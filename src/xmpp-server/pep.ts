@@ -585,38 +585,42 @@ export class PepService {
 
   /**
    * XEP-0163 §5.3.3 / §5.3.4: a resource just became available (and its caps are known): it gets the
-   * last item of every node it may see and is interested in, its own account's and its contacts'.
+   * last item of every node it may see and is interested in, its own account's and its contacts'
+   * (or only `owner`'s, for a subscription that just started).
    */
-  sendLastItems(resource: Jid): void {
+  sendLastItems(resource: Jid, owner?: string): void {
     const local = resource.local;
-    const owners = new Set<string>([local]);
-    for (const item of this.host.store.getRoster(local)) {
-      if (item.subscription !== 'to' && item.subscription !== 'both') continue;
-      const contact = tryParseJid(item.jid);
-      if (
-        contact !== undefined &&
-        contact.domain === this.host.domain &&
-        contact.local !== '' &&
-        contact.isBare
-      )
-        owners.add(contact.local);
-    }
-    for (const owner of owners) {
-      for (const { node, config } of this.host.store.listPepNodes(owner)) {
-        if (config.sendLastPublishedItem !== 'on_sub_and_presence') continue;
-        if (!this.host.wantsNotify(resource, node) || !this.mayAccess(owner, config, resource)) continue;
-        const last = this.host.store.getPepItems(owner, node, { max: 1 })[0];
+    const owners = new Set<string>(owner === undefined ? [local] : [owner]);
+    if (owner === undefined)
+      for (const item of this.host.store.getRoster(local)) {
+        if (item.subscription !== 'to' && item.subscription !== 'both') continue;
+        const contact = tryParseJid(item.jid);
+        if (
+          contact !== undefined &&
+          contact.domain === this.host.domain &&
+          contact.local !== '' &&
+          contact.isBare
+        )
+          owners.add(contact.local);
+      }
+    // On presence only for on_sub_and_presence; for a new subscription on_sub too.
+    const when = owner === undefined ? ['on_sub_and_presence'] : ['on_sub', 'on_sub_and_presence'];
+    for (const publisher of owners) {
+      for (const { node, config } of this.host.store.listPepNodes(publisher)) {
+        if (!when.includes(config.sendLastPublishedItem)) continue;
+        if (!this.host.wantsNotify(resource, node) || !this.mayAccess(publisher, config, resource)) continue;
+        const last = this.host.store.getPepItems(publisher, node, { max: 1 })[0];
         if (last === undefined) continue;
         const event = new Element('event', PUBSUB_EVENT_NS);
         event.c('items', { node }).append(this.itemElement(last, PUBSUB_EVENT_NS));
         const message = new Element('message', NS.client, {
-          from: this.bare(owner),
+          from: this.bare(publisher),
           to: resource.toString(),
           type: 'headline',
           id: newStanzaId(),
         });
         message.append(event);
-        message.c('delay', { stamp: last.stamp, from: this.bare(owner) }, NS.delay);
+        message.c('delay', { stamp: last.stamp, from: this.bare(publisher) }, NS.delay);
         this.host.route(message);
       }
     }

@@ -341,6 +341,14 @@ export class Router {
         return;
       case 'iq':
         if (to === undefined || to.equals(session.jid.bare())) {
+          // An answer to a privileged iq that was sent as this user to one of the user's own resources.
+          const type = stanza.attr('type');
+          if (
+            to !== undefined &&
+            (type === 'result' || type === 'error') &&
+            this.privilegedResponse(stanza, to)
+          )
+            return;
           this.accountIq(stanza, session.jid.local, session.jid);
         } else if (to.isDomain && to.domain === this.domain) {
           this.serverIq(stanza);
@@ -858,6 +866,10 @@ export class Router {
       if (t.sendUnavailable)
         this.route(new Element('presence', NS.client, { type: 'unavailable', from: me, to: contact }));
     }
+    // XEP-0163 §5.3.4: a new (implicit) PEP subscriber gets the last items of `local` at once.
+    const subscriber = t.sendPresence ? tryParseJid(contact) : undefined;
+    if (subscriber !== undefined && subscriber.domain === this.domain && subscriber.local !== '')
+      for (const s of this.available(subscriber.local)) this.pep.sendLastItems(s.jid, local);
   }
 
   private apply(local: string, contact: string, t: Transition): void {

@@ -463,3 +463,22 @@ test('losing the presence subscription stops the notifications', async (t) => {
   );
   assert.equal(errorCondition(await bob.client.iq(itemsIq('alice@localhost', TUNE))), 'not-authorized');
 });
+
+test('a contact whose subscription is approved gets the last items at once', async (t) => {
+  const server = await startServer(t);
+  const alice = await login(t, server, 'alice');
+  await alice.iq(new Element('iq', NS.client, { type: 'get' }, [new Element('query', NS.roster)]));
+  alice.send(presence());
+  await alice.iq(publishIq(TUNE, tune('before', 'approval')));
+  const bob = await pepClient(t, server, 'bob', [TUNE]);
+  await assertNever(
+    bob.client,
+    (el) => isEvent(el, 'alice@localhost', TUNE),
+    'event before the subscription',
+  );
+  bob.client.send(presence({ to: 'alice@localhost', type: 'subscribe' }));
+  await alice.waitFor((el) => el.name === 'presence' && el.attr('type') === 'subscribe');
+  alice.send(presence({ to: 'bob@localhost', type: 'subscribed' }));
+  const event = await bob.client.waitFor((el) => isEvent(el, 'alice@localhost', TUNE));
+  assert.equal(event.find('event', 'items', 'item', 'tune', 'artist')?.text(), 'before');
+});

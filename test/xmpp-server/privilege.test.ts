@@ -359,6 +359,27 @@ test('privileged iq to others: the answer of another user, of the server and of 
   const p4 = await gw.waitFor((el) => el.attr('id') === 'p4');
   assert.equal(errorCondition(p4.find('privilege', 'forwarded', 'iq')!), 'remote-server-not-found');
 
+  // To one of alice's own resources: her client answers her bare JID, and that comes back too.
+  const aliceClient = await login(t, server, 'alice', { resource: 'own' });
+  gw.send(
+    privilegedIq(
+      'alice@localhost',
+      iq({ type: 'get', id: 'own1', to: aliceClient.jid }, 'ping', NS.ping),
+      'get',
+      'p3b',
+    ),
+  );
+  const ownPing = await aliceClient.waitFor(
+    (el) => el.name === 'iq' && el.getChild('ping', NS.ping) !== undefined,
+  );
+  assert.equal(ownPing.attr('from'), 'alice@localhost');
+  aliceClient.send(
+    new Element('iq', NS.client, { type: 'result', id: ownPing.attr('id'), to: 'alice@localhost' }),
+  );
+  const p3b = await gw.waitFor((el) => el.attr('id') === 'p3b');
+  assert.equal(p3b.find('privilege', 'forwarded', 'iq')?.attr('from'), aliceClient.jid);
+  assert.equal(p3b.find('privilege', 'forwarded', 'iq')?.attr('id'), 'own1');
+
   // A client that never answers: the component hears remote-server-timeout.
   const bob = await login(t, server, 'bob', { resource: 'mute' });
   gw.send(
