@@ -140,6 +140,8 @@ export class CapsTracker {
   >();
   /** disco id -> request. */
   private readonly pending = new Map<string, Pending>();
+  /** full JID -> the id of its request in flight (at most one per resource). */
+  private readonly pendingByJid = new Map<string, string>();
 
   constructor(options: CapsOptions) {
     this.options = { cacheSize: 4096, timeoutMs: 30_000, maxFeatures: 2000, ...options };
@@ -181,9 +183,10 @@ export class CapsTracker {
     this.resources.set(jid, { ver: caps.ver, hash: caps.hash, features: undefined });
     this.cancelFor(jid);
     const id = `caps-${randomBytes(6).toString('hex')}`;
-    const timer = setTimeout(() => this.pending.delete(id), this.options.timeoutMs);
+    const timer = setTimeout(() => this.cancelFor(jid), this.options.timeoutMs);
     timer.unref();
     this.pending.set(id, { jid, ver: caps.ver, hash: caps.hash, timer });
+    this.pendingByJid.set(jid, id);
     const iq = new Element('iq', NS.client, { type: 'get', id, from: this.options.domain, to: jid });
     iq.c('query', { node: `${caps.node}#${caps.ver}` }, NS.discoInfo);
     this.options.send(iq);
@@ -191,17 +194,24 @@ export class CapsTracker {
   }
 
   private isPendingFor(jid: string): boolean {
-    for (const p of this.pending.values()) if (p.jid === jid) return true;
-    return false;
+    return this.pendingByJid.has(jid);
   }
 
   private cancelFor(jid: string): void {
-    for (const [id, p] of this.pending) {
-      if (p.jid === jid) {
-        clearTimeout(p.timer);
-        this.pending.delete(id);
-      }
-    }
+    const id = this.pendingByJid.get(jid);
+    if (id === undefined) return;
+    this.pendingByJid.delete(jid);
+    const p = this.pending.get(id);
+    if (p !== undefined) clearTimeout(p.timer);
+    this.pending.delete(id);
+  }
+
+  /** Does the resource want notifications of any node at all? */
+  hasInterests(jid: string): boolean {
+    const features = this.features(jid);
+    if (features === undefined) return false;
+    for (const f of features) if (f.endsWith('+notify')) return true;
+    return false;
   }
 
   /** The resource went unavailable or away. */
@@ -216,8 +226,7 @@ export class CapsTracker {
     if (id === undefined) return false;
     const request = this.pending.get(id);
     if (request === undefined || iq.attr('from') !== request.jid) return false;
-    clearTimeout(request.timer);
-    this.pending.delete(id);
+    this.cancelFor(request.jid);
     const resource = this.resources.get(request.jid);
     if (resource === undefined || resource.ver !== request.ver) return true;
     const query = iq.attr('type') === 'result' ? iq.getChild('query', NS.discoInfo) : undefined;
@@ -256,5 +265,6 @@ export class CapsTracker {
   close(): void {
     for (const p of this.pending.values()) clearTimeout(p.timer);
     this.pending.clear();
+    this.pendingByJid.clear();
   }
 }

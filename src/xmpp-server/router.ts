@@ -498,7 +498,7 @@ export class Router {
     if (!this.awaitingLastItems.delete(jid)) return;
     const parsed = tryParseJid(jid);
     const session = parsed === undefined ? undefined : this.session(parsed);
-    if (session?.available) this.pep.sendLastItems(session.jid);
+    if (session?.available && this.caps.hasInterests(jid)) this.pep.sendLastItems(session.jid);
   }
 
   /** Routes a stanza with valid from and to. */
@@ -759,8 +759,8 @@ export class Router {
     if (session.priority >= 0) this.deliverOffline(session);
     this.managedPresence(local, presence, me);
     // XEP-0163 §5.3.4: the last items, once the server knows what this resource wants.
-    if (capsKnown) this.pep.sendLastItems(session.jid);
-    else this.awaitingLastItems.add(me);
+    if (!capsKnown) this.awaitingLastItems.add(me);
+    else if (this.caps.hasInterests(me)) this.pep.sendLastItems(session.jid);
   }
 
   /** Unavailable presence from a session (sent by the client, or generated when it ends). */
