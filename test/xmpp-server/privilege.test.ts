@@ -5,11 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { Element, serialize } from '../../src/xml/index.ts';
+import { parseJid } from '../../src/xmpp/jid.ts';
 import { NS } from '../../src/xmpp/ns.ts';
 import { PUBSUB_NS } from '../../src/xmpp-server/pep.ts';
 import {
   advertisement,
+  checkPrivilegedIq,
+  checkPrivilegedMessage,
   GATEWAY_DEFAULT_GRANT,
   makeGrant,
   PRIVILEGE_NS,
@@ -92,6 +96,68 @@ test('grants from configuration values; what the XEP or this server does not all
       `<perm access='roster' type='get' push='true'/><perm access='message' type='outgoing'/>` +
       `<perm access='presence' type='managed_entity'/>` +
       `<perm access='iq'><namespace ns='${PUBSUB_NS}' type='set'/></perm></privilege></message>`,
+  );
+});
+
+test('property: whatever a component wraps, the checks never throw, and what passes is the managed user asking a granted namespace', () => {
+  const managed = parseJid('alice@localhost');
+  const names = ['iq', 'message', 'presence', 'pubsub', 'privileged_iq', 'forwarded', 'x'];
+  const namespaces = [NS.client, PUBSUB_NS, PRIVILEGE_NS, NS.forward, NS.roster, 'urn:junk', ''];
+  const attrValues = [
+    undefined,
+    '',
+    'set',
+    'get',
+    'result',
+    'alice@localhost',
+    'alice@localhost/r',
+    'bob@localhost',
+    '@@',
+    'x',
+  ];
+  const leaf = fc.record({
+    name: fc.constantFrom(...names),
+    ns: fc.constantFrom(...namespaces),
+    type: fc.constantFrom(...attrValues),
+    from: fc.constantFrom(...attrValues),
+    to: fc.constantFrom(...attrValues),
+    id: fc.constantFrom(...attrValues),
+  });
+  // Three levels deep: enough for privileged_iq / iq / payload / child.
+  const level = (children: fc.Arbitrary<Element[]>) =>
+    fc
+      .tuple(leaf, children)
+      .map(
+        ([l, kids]) => new Element(l.name, l.ns, { type: l.type, from: l.from, to: l.to, id: l.id }, kids),
+      );
+  const tree = level(fc.array(level(fc.array(level(fc.constant([])), { maxLength: 2 })), { maxLength: 3 }));
+  fc.assert(
+    fc.property(tree, fc.constantFrom('get', 'set'), fc.boolean(), (inside, type, asMessage) => {
+      const outer = new Element('iq', NS.client, { type, id: 'o', from: GATEWAY, to: 'alice@localhost' });
+      outer.c('privileged_iq', {}, PRIVILEGE_NS).append(inside);
+      const checked = checkPrivilegedIq(outer, GATEWAY_DEFAULT_GRANT, managed);
+      if (!('refusal' in checked)) {
+        assert.equal(checked.inner.attr('from'), 'alice@localhost');
+        assert.equal(checked.inner.attr('type'), type);
+        assert.equal(type, 'set');
+        assert.equal(checked.payloadNs, PUBSUB_NS);
+        assert.equal(checked.inner.elements().length, 1);
+      }
+      if (asMessage) {
+        const m = new Element('message', NS.client, { from: GATEWAY, to: DOMAIN });
+        m.c('privilege', {}, PRIVILEGE_NS).append(inside);
+        const r = checkPrivilegedMessage(
+          m,
+          GATEWAY_DEFAULT_GRANT,
+          (j) => j.domain === DOMAIN && j.local !== 'nobody',
+        );
+        if (!('refusal' in r)) {
+          assert.equal(r.message.name, 'message');
+          assert.ok(parseJid(r.message.attr('from')!).isBare);
+        }
+      }
+    }),
+    { numRuns: 2000 },
   );
 });
 
@@ -604,6 +670,11 @@ test('hostile input: an oversized privileged iq ends only that component stream;
   assert.deepEqual(server.store.listPepNodes('alice'), []);
   const again = await TestComponent.connect(t, server.componentPort);
   await again.waitFor((el) => el.name === 'message');
+  // Sent from a JID outside its domain: refused by the component link before any privilege check.
+  again.send(privilegedIq('alice@localhost', innerPublish({}), 'set', 'spoof', 'evil.localhost'));
+  const spoof = await again.waitFor((el) => el.attr('id') === 'spoof');
+  assert.equal(errorCondition(spoof), 'not-allowed');
+  assert.deepEqual(server.store.listPepNodes('alice'), []);
   // A payload under the stanza limit but over the PEP item limit: not-acceptable, forwarded.
   again.send(privilegedIq('alice@localhost', innerPublish({}, 'y'.repeat(200 * 1024)), 'set', 'big'));
   const big = await again.waitFor((el) => el.attr('id') === 'big');
