@@ -5,9 +5,8 @@
  * to the owner's available resources and to the available resources of contacts with a presence
  * subscription to the owner ("auto-subscribe"), filtered on their XEP-0115 "NODE+notify" features; a
  * resource that becomes available gets the last item of every node it is interested in.
- *
- * Explicit subscriptions (subscribe/unsubscribe) are not offered: every PEP client uses the implicit,
- * presence-based ones.
+ * Explicit subscriptions (XEP-0060 §6.1) exist too, for entities without a presence subscription
+ * (open nodes) or without caps (a component).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -42,6 +41,8 @@ export const PEP_LIMITS = {
   maxPayloadBytes: 128 * 1024,
   /** Characters of a node name or an item id. */
   maxNameLength: 1024,
+  /** Explicit subscriptions one node may have. */
+  maxSubscriptions: 1000,
 };
 
 /** The XEP-0060 features this service implements (advertised on every account's bare JID). */
@@ -68,7 +69,10 @@ export const PEP_FEATURES = [
     'publish-options',
     'purge-nodes',
     'retract-items',
+    'retrieve-affiliations',
     'retrieve-items',
+    'retrieve-subscriptions',
+    'subscribe',
   ].map((f) => `${PUBSUB_NS}#${f}`),
 ];
 
@@ -334,9 +338,10 @@ export class PepService {
 
   private request(stanza: Element, pubsub: Element, owner: string, requester: Jid): Element {
     const type = stanza.attr('type');
-    const actions = pubsub
-      .elements()
-      .filter((e) => e.ns === PUBSUB_NS && e.name !== 'publish-options' && e.name !== 'configure');
+    const all = pubsub.elements().filter((e) => e.ns === PUBSUB_NS);
+    // publish-options, configure and options ride along with publish, create and subscribe.
+    const main = all.filter((e) => !['publish-options', 'configure', 'options'].includes(e.name));
+    const actions = main.length > 0 ? main : all;
     const action = actions[0];
     if (action === undefined || actions.length !== 1) return fail('modify', 'bad-request');
     switch (action.name) {
@@ -353,12 +358,25 @@ export class PepService {
         if (type !== 'set') return fail('modify', 'bad-request');
         return this.create(stanza, pubsub, action, owner, requester);
       case 'subscribe':
+        if (type !== 'set') return fail('modify', 'bad-request');
+        return this.subscribe(stanza, action, owner, requester);
       case 'unsubscribe':
-        return unsupported('subscribe');
+        if (type !== 'set') return fail('modify', 'bad-request');
+        return this.unsubscribe(stanza, action, owner, requester);
       case 'subscriptions':
-        return unsupported('retrieve-subscriptions');
-      case 'affiliations':
-        return unsupported('retrieve-affiliations');
+        if (type !== 'get') return fail('modify', 'bad-request');
+        return this.ownSubscriptions(stanza, action, owner, requester);
+      case 'affiliations': {
+        if (type !== 'get') return fail('modify', 'bad-request');
+        // Only the owner has an affiliation here (XEP-0060 §5.7).
+        const reply = this.result(stanza, owner);
+        const list = reply.c('pubsub', {}, PUBSUB_NS).c('affiliations');
+        const only = action.attr('node');
+        if (this.isOwner(owner, requester))
+          for (const { node } of this.host.store.listPepNodes(owner))
+            if (only === undefined || only === node) list.c('affiliation', { node, affiliation: 'owner' });
+        return reply;
+      }
       case 'options':
         return unsupported('subscription-options');
       default:
@@ -463,6 +481,66 @@ export class PepService {
     return reply;
   }
 
+  /** XEP-0060 §6.1: an explicit subscription, for the requester's own bare or full JID. */
+  private subscribe(stanza: Element, subscribe: Element, owner: string, requester: Jid): Element {
+    const node = checkName(subscribe.attr('node'), 'node');
+    const jid = tryParseJid(subscribe.attr('jid'));
+    if (jid === undefined || !jid.bare().equals(requester.bare()))
+      return fail('modify', 'bad-request', 'invalid-jid');
+    const config = this.host.store.getPepNode(owner, node);
+    if (config === undefined) return fail('cancel', 'item-not-found');
+    if (!this.mayAccess(owner, config, requester)) return this.accessError(config);
+    const existing = this.host.store.listPepSubscriptions(owner, node);
+    const current = existing.find((s) => s.jid === jid.toString());
+    if (current === undefined && existing.length >= PEP_LIMITS.maxSubscriptions)
+      return fail(
+        'wait',
+        'policy-violation',
+        undefined,
+        `At most ${PEP_LIMITS.maxSubscriptions} subscriptions per node`,
+      );
+    const subid = current?.subid ?? randomBytes(8).toString('hex');
+    this.host.store.putPepSubscription(owner, { node, jid: jid.toString(), subid });
+    const reply = this.result(stanza, owner);
+    reply
+      .c('pubsub', {}, PUBSUB_NS)
+      .c('subscription', { node, jid: jid.toString(), subid, subscription: 'subscribed' });
+    // §6.1.7: the last item to the new subscriber.
+    if (config.sendLastPublishedItem !== 'never') {
+      const last = this.host.store.getPepItems(owner, node, { max: 1 })[0];
+      if (last !== undefined) this.sendItem(owner, node, last, jid);
+    }
+    return reply;
+  }
+
+  private unsubscribe(stanza: Element, unsubscribe: Element, owner: string, requester: Jid): Element {
+    const node = checkName(unsubscribe.attr('node'), 'node');
+    const jid = tryParseJid(unsubscribe.attr('jid'));
+    if (jid === undefined || !jid.bare().equals(requester.bare()))
+      return fail('modify', 'bad-request', 'invalid-jid');
+    if (this.host.store.getPepNode(owner, node) === undefined) return fail('cancel', 'item-not-found');
+    if (!this.host.store.deletePepSubscription(owner, node, jid.toString()))
+      return fail('cancel', 'unexpected-request', 'not-subscribed');
+    return this.result(stanza, owner);
+  }
+
+  /** XEP-0060 §5.6: the requester's subscriptions at this service. */
+  private ownSubscriptions(stanza: Element, request: Element, owner: string, requester: Jid): Element {
+    const only = request.attr('node');
+    const reply = this.result(stanza, owner);
+    const list = reply.c('pubsub', {}, PUBSUB_NS).c('subscriptions', { node: only });
+    for (const sub of this.host.store.listPepSubscriptions(owner, only)) {
+      if (tryParseJid(sub.jid)?.bare().equals(requester.bare()))
+        list.c('subscription', {
+          node: sub.node,
+          jid: sub.jid,
+          subid: sub.subid,
+          subscription: 'subscribed',
+        });
+    }
+    return reply;
+  }
+
   private create(stanza: Element, pubsub: Element, create: Element, owner: string, requester: Jid): Element {
     if (!this.isOwner(owner, requester)) return fail('auth', 'forbidden');
     if (create.attr('node') === undefined) return fail('modify', 'not-acceptable', 'nodeid-required');
@@ -517,7 +595,13 @@ export class PepService {
         this.broadcast(owner, node, config, event, undefined);
         return this.result(stanza, owner);
       }
-      case 'subscriptions get':
+      case 'subscriptions get': {
+        const reply = this.result(stanza, owner);
+        const list = reply.c('pubsub', {}, PUBSUB_OWNER_NS).c('subscriptions', { node });
+        for (const sub of this.host.store.listPepSubscriptions(owner, node))
+          list.c('subscription', { jid: sub.jid, subscription: 'subscribed', subid: sub.subid });
+        return reply;
+      }
       case 'subscriptions set':
         return unsupported('manage-subscriptions');
       case 'affiliations get':
@@ -545,6 +629,7 @@ export class PepService {
     const out: Jid[] = [];
     for (const jid of this.host.availableResources(owner))
       if (this.host.wantsNotify(jid, node)) out.push(jid);
+    this.explicitRecipients(owner, node, config, out);
     if (config.accessModel === 'whitelist') return out;
     for (const item of this.host.store.getRoster(owner)) {
       if (item.subscription !== 'from' && item.subscription !== 'both') continue;
@@ -557,9 +642,41 @@ export class PepService {
       )
         continue;
       for (const jid of this.host.availableResources(contact.local))
-        if (this.host.wantsNotify(jid, node)) out.push(jid);
+        if (this.host.wantsNotify(jid, node) && !out.some((o) => o.equals(jid))) out.push(jid);
     }
     return out;
+  }
+
+  /**
+   * XEP-0163 §5.3.2 for explicit subscribers still allowed to see the node: a full JID gets one
+   * notification; a local bare JID one per available resource that wants the node; any other bare JID
+   * one at the bare JID.
+   */
+  private explicitRecipients(owner: string, node: string, config: PepNodeConfig, out: Jid[]): void {
+    for (const sub of this.host.store.listPepSubscriptions(owner, node)) {
+      const jid = tryParseJid(sub.jid);
+      if (jid === undefined || !this.mayAccess(owner, config, jid)) continue;
+      const targets =
+        jid.isBare && jid.domain === this.host.domain && jid.local !== ''
+          ? this.host.availableResources(jid.local).filter((r) => this.host.wantsNotify(r, node))
+          : [jid];
+      for (const target of targets) if (!out.some((o) => o.equals(target))) out.push(target);
+    }
+  }
+
+  /** One item as a notification to one JID, with the time it was published. */
+  private sendItem(owner: string, node: string, item: PepItem, to: Jid): void {
+    const event = new Element('event', PUBSUB_EVENT_NS);
+    event.c('items', { node }).append(this.itemElement(item, PUBSUB_EVENT_NS));
+    const message = new Element('message', NS.client, {
+      from: this.bare(owner),
+      to: to.toString(),
+      type: 'headline',
+      id: newStanzaId(),
+    });
+    message.append(event);
+    message.c('delay', { stamp: item.stamp, from: this.bare(owner) }, NS.delay);
+    this.host.route(message);
   }
 
   private broadcast(
@@ -612,18 +729,7 @@ export class PepService {
         if (!when.includes(config.sendLastPublishedItem)) continue;
         if (!this.host.wantsNotify(resource, node) || !this.mayAccess(publisher, config, resource)) continue;
         const last = this.host.store.getPepItems(publisher, node, { max: 1 })[0];
-        if (last === undefined) continue;
-        const event = new Element('event', PUBSUB_EVENT_NS);
-        event.c('items', { node }).append(this.itemElement(last, PUBSUB_EVENT_NS));
-        const message = new Element('message', NS.client, {
-          from: this.bare(publisher),
-          to: resource.toString(),
-          type: 'headline',
-          id: newStanzaId(),
-        });
-        message.append(event);
-        message.c('delay', { stamp: last.stamp, from: this.bare(publisher) }, NS.delay);
-        this.host.route(message);
+        if (last !== undefined) this.sendItem(publisher, node, last, resource);
       }
     }
   }

@@ -61,6 +61,14 @@ export interface PepNodeConfig {
   type: string | undefined;
 }
 
+/** An explicit subscription (XEP-0060 §6.1) to a PEP node. */
+export interface PepSubscription {
+  node: string;
+  /** The subscribed JID, bare or full, as the subscriber gave it (prepared). */
+  jid: string;
+  subid: string;
+}
+
 /** One published item: its payload element, serialized. */
 export interface PepItem {
   id: string;
@@ -103,6 +111,11 @@ export interface Store {
   getPepItems(owner: string, node: string, select?: { ids?: string[]; max?: number }): PepItem[];
   deletePepItem(owner: string, node: string, id: string): boolean;
   purgePepNode(owner: string, node: string): void;
+  /** Explicit XEP-0060 subscriptions to an account's nodes (all nodes, or one), oldest first. */
+  listPepSubscriptions(owner: string, node?: string): PepSubscription[];
+  /** Adds or replaces the subscription of `jid` to a node. */
+  putPepSubscription(owner: string, subscription: PepSubscription): void;
+  deletePepSubscription(owner: string, node: string, jid: string): boolean;
   close(): void;
 }
 
@@ -133,8 +146,11 @@ export class MemoryStore implements Store {
   private readonly accounts = new Map<string, Account>();
   private readonly rosters = new Map<string, Map<string, RosterItem>>();
   private readonly offline = new Map<string, OfflineMessage[]>();
-  /** owner -> node -> config and items (oldest first). */
-  private readonly pep = new Map<string, Map<string, { config: PepNodeConfig; items: PepItem[] }>>();
+  /** owner -> node -> config, items (oldest first) and explicit subscriptions. */
+  private readonly pep = new Map<
+    string,
+    Map<string, { config: PepNodeConfig; items: PepItem[]; subscriptions: PepSubscription[] }>
+  >();
 
   getAccount(username: string): Account | undefined {
     return this.accounts.get(username);
@@ -243,7 +259,7 @@ export class MemoryStore implements Store {
       this.pep.set(owner, nodes);
     }
     const n = nodes.get(node);
-    if (n === undefined) nodes.set(node, { config: { ...config }, items: [] });
+    if (n === undefined) nodes.set(node, { config: { ...config }, items: [], subscriptions: [] });
     else {
       n.config = { ...config };
       n.items.splice(0, Math.max(0, n.items.length - config.maxItems));
@@ -278,6 +294,25 @@ export class MemoryStore implements Store {
   purgePepNode(owner: string, node: string): void {
     const n = this.pep.get(owner)?.get(node);
     if (n !== undefined) n.items = [];
+  }
+  listPepSubscriptions(owner: string, node?: string): PepSubscription[] {
+    const out: PepSubscription[] = [];
+    for (const [name, n] of this.pep.get(owner) ?? new Map<string, { subscriptions: PepSubscription[] }>())
+      if (node === undefined || name === node) for (const sub of n.subscriptions) out.push({ ...sub });
+    return out;
+  }
+  putPepSubscription(owner: string, subscription: PepSubscription): void {
+    const n = this.pep.get(owner)?.get(subscription.node);
+    if (n === undefined) return;
+    n.subscriptions = n.subscriptions.filter((s) => s.jid !== subscription.jid);
+    n.subscriptions.push({ ...subscription });
+  }
+  deletePepSubscription(owner: string, node: string, jid: string): boolean {
+    const n = this.pep.get(owner)?.get(node);
+    if (n === undefined) return false;
+    const before = n.subscriptions.length;
+    n.subscriptions = n.subscriptions.filter((s) => s.jid !== jid);
+    return n.subscriptions.length !== before;
   }
   close(): void {}
 }
@@ -330,6 +365,14 @@ CREATE TABLE IF NOT EXISTS pep_items (
   xml TEXT NOT NULL,
   stamp TEXT NOT NULL,
   UNIQUE (owner, node, id)
+);
+CREATE TABLE IF NOT EXISTS pep_subscriptions (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  owner TEXT NOT NULL,
+  node TEXT NOT NULL,
+  jid TEXT NOT NULL,
+  subid TEXT NOT NULL,
+  UNIQUE (owner, node, jid)
 );
 `;
 
@@ -491,6 +534,20 @@ export class SqliteStore implements Store {
       deletePepItem: db.prepare('DELETE FROM pep_items WHERE owner = ? AND node = ? AND id = ?'),
       purgePepNode: db.prepare('DELETE FROM pep_items WHERE owner = ? AND node = ?'),
       deletePepItems: db.prepare('DELETE FROM pep_items WHERE owner = ?'),
+      allPepSubscriptions: db.prepare<[string], PepSubscription>(
+        'SELECT node, jid, subid FROM pep_subscriptions WHERE owner = ? ORDER BY seq',
+      ),
+      nodePepSubscriptions: db.prepare<[string, string], PepSubscription>(
+        'SELECT node, jid, subid FROM pep_subscriptions WHERE owner = ? AND node = ? ORDER BY seq',
+      ),
+      putPepSubscription: db.prepare(
+        'INSERT OR REPLACE INTO pep_subscriptions (owner, node, jid, subid) VALUES (?,?,?,?)',
+      ),
+      deletePepSubscription: db.prepare(
+        'DELETE FROM pep_subscriptions WHERE owner = ? AND node = ? AND jid = ?',
+      ),
+      deleteNodeSubscriptions: db.prepare('DELETE FROM pep_subscriptions WHERE owner = ? AND node = ?'),
+      deletePepSubscriptions: db.prepare('DELETE FROM pep_subscriptions WHERE owner = ?'),
     };
   }
 
@@ -571,6 +628,7 @@ export class SqliteStore implements Store {
       this.stmts.deleteRoster.run(username);
       this.stmts.deleteOffline.run(username);
       this.stmts.deletePepItems.run(username);
+      this.stmts.deletePepSubscriptions.run(username);
       this.stmts.deletePepNodes.run(username);
       return this.stmts.deleteAccount.run(username).changes === 1;
     })();
@@ -659,6 +717,7 @@ export class SqliteStore implements Store {
   deletePepNode(owner: string, node: string): boolean {
     return this.db.transaction(() => {
       this.stmts.purgePepNode.run(owner, node);
+      this.stmts.deleteNodeSubscriptions.run(owner, node);
       return this.stmts.deletePepNode.run(owner, node).changes === 1;
     })();
   }
@@ -684,6 +743,20 @@ export class SqliteStore implements Store {
   }
   purgePepNode(owner: string, node: string): void {
     this.stmts.purgePepNode.run(owner, node);
+  }
+  listPepSubscriptions(owner: string, node?: string): PepSubscription[] {
+    return node === undefined
+      ? this.stmts.allPepSubscriptions.all(owner)
+      : this.stmts.nodePepSubscriptions.all(owner, node);
+  }
+  putPepSubscription(owner: string, subscription: PepSubscription): void {
+    this.db.transaction(() => {
+      if (this.stmts.getPepNode.get(owner, subscription.node) === undefined) return;
+      this.stmts.putPepSubscription.run(owner, subscription.node, subscription.jid, subscription.subid);
+    })();
+  }
+  deletePepSubscription(owner: string, node: string, jid: string): boolean {
+    return this.stmts.deletePepSubscription.run(owner, node, jid).changes === 1;
   }
   close(): void {
     if (this.db.open) this.db.close();

@@ -66,13 +66,35 @@ async function exercise(store: Store): Promise<void> {
   store.putPepNode('alice', 'n2', DEFAULT_PEP_NODE_CONFIG);
   assert.deepEqual(store.getPepItems('alice', 'n2'), [], 'a re-created node starts empty');
   store.putPepItem('alice', 'n1', item('keep'), 1);
+  store.putPepSubscription('alice', { node: 'nowhere', jid: 'x@y', subid: '0' });
+  assert.deepEqual(store.listPepSubscriptions('alice'), [], 'no subscription without a node');
+  store.putPepSubscription('alice', { node: 'n2', jid: 'carol@localhost/web', subid: '1' });
+  store.putPepSubscription('alice', { node: 'n1', jid: 'carol@localhost/web', subid: '2' });
+  store.putPepSubscription('alice', { node: 'n2', jid: 'carol@localhost/web', subid: '3' });
+  assert.deepEqual(
+    store.listPepSubscriptions('alice').map((s) => `${s.node} ${s.subid}`),
+    ['n1 2', 'n2 3'],
+    'one per JID and node, replaced',
+  );
+  assert.deepEqual(
+    store.listPepSubscriptions('alice', 'n1').map((s) => s.jid),
+    ['carol@localhost/web'],
+  );
+  assert.equal(store.deletePepSubscription('alice', 'n1', 'carol@localhost/web'), true);
+  assert.equal(store.deletePepSubscription('alice', 'n1', 'carol@localhost/web'), false);
+  store.deletePepNode('alice', 'n2');
+  assert.deepEqual(store.listPepSubscriptions('alice'), [], 'deleting the node ends its subscriptions');
+  store.putPepNode('alice', 'n2', DEFAULT_PEP_NODE_CONFIG);
+  store.putPepSubscription('alice', { node: 'n1', jid: 'dave@localhost', subid: '4' });
   // Other accounts are separate; deleting an account removes its PEP data.
   await store.createAccount('bob', await credentialsFor('pw'));
   assert.deepEqual(store.listPepNodes('bob'), []);
   store.putPepNode('bob', 'n1', DEFAULT_PEP_NODE_CONFIG);
   store.putPepItem('bob', 'n1', item('bobs'), 1);
+  store.putPepSubscription('bob', { node: 'n1', jid: 'alice@localhost', subid: '5' });
   store.deleteAccount('bob');
   assert.deepEqual(store.listPepNodes('bob'), []);
+  assert.deepEqual(store.listPepSubscriptions('bob'), []);
   assert.deepEqual(store.getPepItems('bob', 'n1'), []);
 }
 
@@ -94,6 +116,10 @@ test('SQLite store: PEP nodes and items, kept across reopen; an unreadable confi
     ['keep'],
   );
   assert.equal(again.getPepNode('alice', 'n1')?.maxItems, 1);
+  assert.deepEqual(
+    again.listPepSubscriptions('alice').map((s) => s.jid),
+    ['dave@localhost'],
+  );
   // A configuration written by something else (or damaged): defaults field by field.
   const raw = (again as unknown as { db: import('better-sqlite3').Database }).db;
   raw

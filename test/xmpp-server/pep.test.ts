@@ -10,7 +10,16 @@ import { Element, serialize } from '../../src/xml/index.ts';
 import { NS } from '../../src/xmpp/ns.ts';
 import { PEP_LIMITS, PUBSUB_EVENT_NS, PUBSUB_NS, PUBSUB_OWNER_NS } from '../../src/xmpp-server/pep.ts';
 import { waitUntil } from '../helpers/net.ts';
-import { assertNothingBefore, errorCondition, login, presence, startServer } from './harness.ts';
+import {
+  assertNothingBefore,
+  errorCondition,
+  GATEWAY,
+  GATEWAY_SECRET,
+  login,
+  presence,
+  startServer,
+  TestComponent,
+} from './harness.ts';
 import {
   ACTIVITY,
   assertNever,
@@ -372,8 +381,8 @@ test('bad requests get the XEP-0060 errors; nothing is stored', async (t) => {
       'payload-too-big',
     ],
     [
-      'subscribe',
-      (ps) => ps.c('subscribe', { node: TUNE, jid: 'alice@localhost' }),
+      'subscription options',
+      (ps) => ps.c('options', { node: TUNE, jid: 'alice@localhost' }),
       'feature-not-implemented',
       'unsupported',
     ],
@@ -481,4 +490,108 @@ test('a contact whose subscription is approved gets the last items at once', asy
   alice.send(presence({ to: 'bob@localhost', type: 'subscribed' }));
   const event = await bob.client.waitFor((el) => isEvent(el, 'alice@localhost', TUNE));
   assert.equal(event.find('event', 'items', 'item', 'tune', 'artist')?.text(), 'before');
+});
+
+test('explicit subscriptions: a non-contact subscribes to an open node and gets items; access, jid checks, listing, unsubscribe', async (t) => {
+  const server = await startServer(t, undefined, { components: new Map([[GATEWAY, GATEWAY_SECRET]]) });
+  const alice = await login(t, server, 'alice');
+  const carol = await login(t, server, 'carol', { resource: 'web' });
+  const open = 'urn:example:open';
+  await alice.iq(
+    publishIq(open, new Element('status', open, {}, ['first']), 'i1', { 'pubsub#access_model': 'open' }),
+  );
+  await alice.iq(publishIq(TUNE, tune('private', 'x')));
+  const sub = (node: string, jid: string) => {
+    const iq = new Element('iq', NS.client, { type: 'set', to: 'alice@localhost' });
+    iq.c('pubsub', {}, PUBSUB_NS).c('subscribe', { node, jid });
+    return iq;
+  };
+  const ok = await carol.iq(sub(open, carol.jid));
+  assert.equal(ok.attr('type'), 'result');
+  const subscription = ok.find('pubsub', 'subscription')!;
+  assert.equal(subscription.attr('subscription'), 'subscribed');
+  assert.equal(subscription.attr('jid'), carol.jid);
+  // The last item at once, then every new one (no caps needed for an explicit subscription).
+  const last = await carol.waitFor((el) => isEvent(el, 'alice@localhost', open));
+  assert.equal(last.find('event', 'items', 'item')?.attr('id'), 'i1');
+  await alice.iq(publishIq(open, new Element('status', open, {}, ['second']), 'i2'));
+  await carol.waitFor(
+    (el) => isEvent(el, 'alice@localhost', open) && el.find('event', 'items', 'item')?.attr('id') === 'i2',
+  );
+  const denied = await carol.iq(sub(TUNE, carol.jid));
+  assert.equal(errorCondition(denied), 'not-authorized');
+  assert.equal(pubsubCondition(denied), 'presence-subscription-required');
+  const wrongJid = await carol.iq(sub(open, 'bob@localhost'));
+  assert.equal(pubsubCondition(wrongJid), 'invalid-jid');
+  assert.equal(errorCondition(await carol.iq(sub('urn:none', carol.jid))), 'item-not-found');
+  // Listing: the subscriber sees its own, the owner sees all.
+  const mine = await carol.iq(
+    new Element('iq', NS.client, { type: 'get', to: 'alice@localhost' }, [
+      new Element('pubsub', PUBSUB_NS, {}, [new Element('subscriptions', PUBSUB_NS)]),
+    ]),
+  );
+  assert.deepEqual(
+    mine
+      .find('pubsub', 'subscriptions')!
+      .getChildren('subscription')
+      .map((s) => s.attr('node')),
+    [open],
+  );
+  const all = await alice.iq(ownerIq('get', 'subscriptions', open));
+  assert.deepEqual(
+    all
+      .find('pubsub', 'subscriptions')!
+      .getChildren('subscription')
+      .map((s) => s.attr('jid')),
+    [carol.jid],
+  );
+  const affiliations = await alice.iq(
+    new Element('iq', NS.client, { type: 'get' }, [
+      new Element('pubsub', PUBSUB_NS, {}, [new Element('affiliations', PUBSUB_NS)]),
+    ]),
+  );
+  assert.deepEqual(
+    affiliations
+      .find('pubsub', 'affiliations')!
+      .getChildren('affiliation')
+      .map((a) => `${a.attr('node')}=${a.attr('affiliation')}`),
+    [`${open}=owner`, `${TUNE}=owner`],
+  );
+  // A component subscribes its bare domain JID: one notification there.
+  const gw = await TestComponent.connect(t, server.componentPort);
+  const gwSub = new Element('iq', NS.component, {
+    type: 'set',
+    id: 'gs',
+    from: GATEWAY,
+    to: 'alice@localhost',
+  });
+  gwSub.c('pubsub', {}, PUBSUB_NS).c('subscribe', { node: open, jid: GATEWAY });
+  gw.send(gwSub);
+  assert.equal((await gw.waitFor((el) => el.attr('id') === 'gs')).attr('type'), 'result');
+  await alice.iq(publishIq(open, new Element('status', open, {}, ['third']), 'i3'));
+  const atGateway = await gw.waitFor(
+    (el) => el.name === 'message' && el.find('event', 'items', 'item')?.attr('id') === 'i3',
+  );
+  assert.equal(atGateway.attr('to'), GATEWAY);
+  // Access lost (node no longer open): no more notifications; unsubscribe; twice is not-subscribed.
+  await alice.iq(ownerIq('set', 'configure', open, { 'pubsub#access_model': 'presence' }));
+  await alice.iq(publishIq(open, new Element('status', open, {}, ['fourth']), 'i4'));
+  await assertNever(
+    carol,
+    (el) => el.find('event', 'items', 'item')?.attr('id') === 'i4',
+    'event after access was lost',
+  );
+  const unsub = new Element('iq', NS.client, { type: 'set', to: 'alice@localhost' });
+  unsub.c('pubsub', {}, PUBSUB_NS).c('unsubscribe', { node: open, jid: carol.jid });
+  assert.equal((await carol.iq(unsub)).attr('type'), 'result');
+  const again = await carol.iq(unsub.clone().setAttr('id', undefined));
+  assert.equal(errorCondition(again), 'unexpected-request');
+  assert.equal(pubsubCondition(again), 'not-subscribed');
+  assert.deepEqual(
+    server.store.listPepSubscriptions('alice').map((s) => s.jid),
+    [GATEWAY],
+  );
+  // Deleting the node ends its subscriptions.
+  await alice.iq(ownerIq('set', 'delete', open));
+  assert.deepEqual(server.store.listPepSubscriptions('alice'), []);
 });
