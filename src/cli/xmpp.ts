@@ -9,6 +9,12 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { type Config, gatewayJid } from '../config/config.ts';
 import { prepDomainpart, prepLocalpart } from '../xmpp/jid.ts';
+import {
+  GATEWAY_DEFAULT_GRANT,
+  makeGrant,
+  PrivilegeConfigError,
+  type PrivilegeGrant,
+} from '../xmpp-server/privilege.ts';
 import { openStore, XmppServer } from '../xmpp-server/server.ts';
 import { credentialsFor, type Store } from '../xmpp-server/store.ts';
 import { startCommand } from './command.ts';
@@ -53,6 +59,45 @@ export async function ensureConfiguredUsers(store: Store, config: Config, log: L
   }
 }
 
+/**
+ * XEP-0356 grants per component domain: the gateway's default (unless `gateway_privileges` is false),
+ * then [xmpp.privileges] entries, each replacing whatever its component had. Throws for an entry
+ * whose domain is not a component of this server.
+ */
+export function privilegeGrants(
+  config: Config,
+  components: ReadonlyMap<string, string>,
+  gateway: string,
+): Map<string, PrivilegeGrant> {
+  const grants = new Map<string, PrivilegeGrant>();
+  if (config.xmpp.gateway_privileges) grants.set(gateway, GATEWAY_DEFAULT_GRANT);
+  for (const [raw, p] of Object.entries(config.xmpp.privileges)) {
+    let domain: string;
+    try {
+      domain = prepDomainpart(raw);
+    } catch {
+      throw new PrivilegeConfigError(`config: xmpp.privileges: "${raw}" is not a domain`);
+    }
+    if (!components.has(domain))
+      throw new PrivilegeConfigError(`config: xmpp.privileges: ${raw} is not a component of this server`);
+    try {
+      grants.set(
+        domain,
+        makeGrant({
+          roster: p.roster,
+          ...(p.roster_push === undefined ? {} : { rosterPush: p.roster_push }),
+          message: p.message,
+          presence: p.presence,
+          iq: p.iq,
+        }),
+      );
+    } catch (e) {
+      throw new PrivilegeConfigError(`config: xmpp.privileges.${raw}: ${(e as Error).message}`);
+    }
+  }
+  return grants;
+}
+
 /** Starts the text server for a config and data directory; the caller stops it (and closes the store). */
 export async function startTextServer(
   config: Config,
@@ -75,6 +120,18 @@ export async function startTextServer(
         );
       components.set(gateway, secret);
     }
+    const privileges = privilegeGrants(config, components, gateway);
+    for (const [component, grant] of privileges)
+      log.info(
+        {
+          component,
+          roster: grant.roster,
+          message: grant.message,
+          presence: grant.presence,
+          iq: Object.fromEntries(grant.iq),
+        },
+        'XEP-0356 privileges granted',
+      );
     const server = new XmppServer(
       {
         domain: prepDomainpart(config.xmpp.domain),
@@ -82,6 +139,7 @@ export async function startTextServer(
         c2sPort: config.xmpp.c2s_port,
         componentPort: config.xmpp.component_port,
         components,
+        privileges,
         allowPlainLoopback: config.xmpp.allow_plain_loopback ?? false,
         tlsCert: config.xmpp.tls_cert,
         tlsKey: config.xmpp.tls_key,

@@ -31,6 +31,22 @@ const httpSchema = z.strictObject({
   host: host().default('127.0.0.1'),
 });
 
+const iqAccess = z.enum(['none', 'get', 'set', 'both']);
+
+/** XEP-0356 permissions of one component ([xmpp.privileges."DOMAIN"]). */
+const privilegeSchema = z.strictObject({
+  roster: iqAccess.default('none'),
+  /** Roster pushes to the component (XEP-0356 §3.3); default on for roster get/both. */
+  roster_push: bool().optional(),
+  message: z.enum(['none', 'outgoing']).default('none'),
+  /** 'roster' (every contact's presence) is not implemented. */
+  presence: z.enum(['none', 'managed_entity']).default('none'),
+  /** Payload namespace = the iq types the component may send as a user. */
+  iq: z.record(z.string().min(1), iqAccess).default({}),
+});
+
+export type PrivilegeConfig = z.infer<typeof privilegeSchema>;
+
 const xmppSchema = z.strictObject({
   domain: z.string().min(1).default('localhost'),
   host: host().default('127.0.0.1'),
@@ -40,6 +56,14 @@ const xmppSchema = z.strictObject({
   component_secret: z.string().min(1).optional(),
   /** More components: domain = secret. */
   components: z.record(z.string().min(1), z.string().min(1)).default({}),
+  /**
+   * XEP-0356: the gateway component ([gateway] jid) gets what it needs to publish phone state as PEP
+   * (iq pubsub set, message outgoing, roster get, presence managed_entity) unless this is false or
+   * [xmpp.privileges] has an entry for it.
+   */
+  gateway_privileges: bool().default(true),
+  /** XEP-0356 permissions per component domain. */
+  privileges: z.record(z.string().min(1), privilegeSchema).default({}),
   ping_interval_s: seconds().default(60),
   ping_timeout_s: seconds().default(10),
   /** Seconds from connecting to a bound resource (stream header, TLS, SASL, bind). */

@@ -233,5 +233,6 @@ export class ComponentConnection implements ComponentLink {
     this.reader.setLimits(POST_AUTH_LIMITS);
     this.write('<handshake/>');
     this.log.info({ domain: this.domain }, 'component connected');
+    this.ctx.router.componentReady(this);
   }
 }

@@ -22,6 +22,20 @@ import {
   type StanzaErrorCondition,
   type StreamErrorCondition,
 } from '../xmpp/stanza.ts';
+import { CapsTracker } from './caps.ts';
+import { PEP_FEATURES, PepService, PUBSUB_NS, PUBSUB_OWNER_NS } from './pep.ts';
+import {
+  advertisement,
+  allowsRoster,
+  checkPrivilegedIq,
+  checkPrivilegedMessage,
+  forwardedResponse,
+  isPrivileged,
+  isPrivilegedIq,
+  isPrivilegedMessage,
+  PRIVILEGE_NS,
+  type PrivilegeGrant,
+} from './privilege.ts';
 import type { RosterItem, Store } from './store.ts';
 import {
   inbound,
@@ -64,6 +78,24 @@ export interface RouterOptions {
   componentDomains: Iterable<string>;
   /** Offline messages kept per user. */
   offlineLimit?: number;
+  /** XEP-0356 permissions per component domain. */
+  privileges?: ReadonlyMap<string, PrivilegeGrant>;
+  /** How long a privileged iq waits for its answer before the component gets remote-server-timeout. */
+  privilegedIqTimeoutMs?: number;
+}
+
+/** Privileged iqs (XEP-0356 §6) waiting for their answer, per component. */
+const MAX_PENDING_PRIVILEGED_IQS = 256;
+
+interface PendingPrivilegedIq {
+  component: string;
+  /** The component's request, answered with the forwarded response. */
+  outer: Element;
+  /** The encapsulated iq's own id (replaced by a unique one while it travels). */
+  id: string;
+  /** Who must answer: the encapsulated iq's to. */
+  target: string;
+  timer: NodeJS.Timeout;
 }
 
 const PACKAGE_VERSION: string = (() => {
@@ -77,7 +109,19 @@ const PACKAGE_VERSION: string = (() => {
   }
 })();
 
-export const SERVER_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, NS.version, NS.carbons, 'msgoffline'];
+export const SERVER_FEATURES = [
+  NS.discoInfo,
+  NS.discoItems,
+  NS.ping,
+  NS.version,
+  NS.carbons,
+  'msgoffline',
+  // Not required by XEP-0356; tells a component before it authenticates that privileges exist here.
+  PRIVILEGE_NS,
+];
+
+/** Features of every account's bare JID (XEP-0030, XEP-0199, and the PEP service of XEP-0163). */
+export const ACCOUNT_FEATURES = [NS.discoInfo, NS.discoItems, NS.ping, ...PEP_FEATURES];
 
 /** XEP-0280 §6: chat messages, and normal ones with a body, unless marked private or already a carbon. */
 function carbonEligible(message: Element): boolean {
@@ -127,6 +171,14 @@ export class Router {
   private readonly sessions = new Map<string, Map<string, ClientSession>>();
   private readonly components = new Map<string, ComponentLink>();
   private sessionCount = 0;
+  private readonly privileges: ReadonlyMap<string, PrivilegeGrant>;
+  private readonly privilegedIqTimeoutMs: number;
+  /** `managed bare JID \n unique id` -> privileged iq waiting for its answer. */
+  private readonly pendingPrivileged = new Map<string, PendingPrivilegedIq>();
+  readonly caps: CapsTracker;
+  readonly pep: PepService;
+  /** Full JIDs that became available before their caps were known: they get PEP last items later. */
+  private readonly awaitingLastItems = new Set<string>();
 
   constructor(options: RouterOptions) {
     this.domain = options.domain;
@@ -134,6 +186,21 @@ export class Router {
     this.log = options.log;
     this.offlineLimit = options.offlineLimit ?? 100;
     this.componentDomains = new Set(options.componentDomains);
+    this.privileges = options.privileges ?? new Map();
+    this.privilegedIqTimeoutMs = options.privilegedIqTimeoutMs ?? 30_000;
+    this.caps = new CapsTracker({
+      domain: this.domain,
+      send: (stanza) => this.route(stanza),
+      onResolved: (jid) => this.capsResolved(jid),
+    });
+    this.pep = new PepService({
+      domain: this.domain,
+      store: this.store,
+      log: this.log,
+      availableResources: (local) => this.available(local).map((s) => s.jid),
+      wantsNotify: (resource, node) => this.caps.wantsNotify(resource.toString(), node),
+      route: (stanza) => this.route(stanza),
+    });
   }
 
   get sessionTotal(): number {
@@ -212,6 +279,38 @@ export class Router {
     if (this.components.get(link.domain) === link) this.components.delete(link.domain);
   }
 
+  /** The XEP-0356 permissions of a component domain (undefined: none). */
+  grantOf(component: string): PrivilegeGrant | undefined {
+    const grant = this.privileges.get(component);
+    return grant !== undefined && isPrivileged(grant) ? grant : undefined;
+  }
+
+  /** Connected components with a grant, and the grant. */
+  private privilegedComponents(): { link: ComponentLink; grant: PrivilegeGrant }[] {
+    const out: { link: ComponentLink; grant: PrivilegeGrant }[] = [];
+    for (const link of this.components.values()) {
+      const grant = this.grantOf(link.domain);
+      if (grant !== undefined) out.push({ link, grant });
+    }
+    return out;
+  }
+
+  /**
+   * A component finished its handshake: XEP-0356 §3.2 advertisement of its permissions, then (§8
+   * rule 1) the current presence of every available resource when it may see managed presence.
+   */
+  componentReady(link: ComponentLink): void {
+    const grant = this.grantOf(link.domain);
+    if (grant === undefined) return;
+    link.deliver(advertisement(this.domain, link.domain, grant, newStanzaId()));
+    this.log.info({ component: link.domain }, 'privileged entity connected');
+    if (grant.presence !== 'managed_entity') return;
+    for (const map of this.sessions.values())
+      for (const s of map.values())
+        if (s.available && s.presence !== undefined)
+          link.deliver(readdress(s.presence, s.jid.toString(), link.domain));
+  }
+
   // ---- entry points --------------------------------------------------------------------------------
 
   /** A stanza from a bound client session (from is stamped here: RFC 6120 §8.1.2.1). */
@@ -242,6 +341,14 @@ export class Router {
         return;
       case 'iq':
         if (to === undefined || to.equals(session.jid.bare())) {
+          // An answer to a privileged iq that was sent as this user to one of the user's own resources.
+          const type = stanza.attr('type');
+          if (
+            to !== undefined &&
+            (type === 'result' || type === 'error') &&
+            this.privilegedResponse(stanza, to)
+          )
+            return;
           this.accountIq(stanza, session.jid.local, session.jid);
         } else if (to.isDomain && to.domain === this.domain) {
           this.serverIq(stanza);
@@ -254,12 +361,144 @@ export class Router {
 
   /** A stanza from a component; `from` was checked against its domain by the caller. */
   fromComponent(stanza: Element): void {
+    if (this.privilegedRequest(stanza)) return;
     if (stanza.attr('to') === undefined) {
       if (stanza.name === 'iq') this.serverIq(stanza);
       else this.drop(stanza, 'component stanza without to');
       return;
     }
     this.route(stanza);
+  }
+
+  // ---- XEP-0356 privileged entity ------------------------------------------------------------------
+
+  /** Handles a component's privileged iq, forwarded message or roster request; false for anything else. */
+  private privilegedRequest(stanza: Element): boolean {
+    const from = tryParseJid(stanza.attr('from'));
+    if (from === undefined) return false;
+    const toAttr = stanza.attr('to');
+    const to = toAttr === undefined ? undefined : tryParseJid(toAttr);
+    // A stanza for another component is that component's business.
+    if (to !== undefined && to.domain !== this.domain && this.componentDomains.has(to.domain)) return false;
+    const grant = this.grantOf(from.domain);
+    if (isPrivilegedIq(stanza)) {
+      const managed =
+        to?.isBare && to.local !== '' && to.domain === this.domain && this.store.hasAccount(to.local)
+          ? to
+          : undefined;
+      const checked = checkPrivilegedIq(stanza, grant, managed);
+      if ('refusal' in checked) {
+        const { type, condition, text } = checked.refusal;
+        this.log.info({ component: from.domain, to: toAttr, condition, text }, 'privileged iq refused');
+        this.bounce(stanza, type, condition, text);
+      } else {
+        this.executePrivilegedIq(from.domain, stanza, checked.inner, managed!);
+      }
+      return true;
+    }
+    if (isPrivilegedMessage(stanza) && to?.isDomain && to.domain === this.domain) {
+      const checked = checkPrivilegedMessage(
+        stanza,
+        grant,
+        (jid) => jid.domain === this.domain && (jid.local === '' || this.store.hasAccount(jid.local)),
+      );
+      if ('refusal' in checked) {
+        const { type, condition, text } = checked.refusal;
+        this.log.info({ component: from.domain, condition, text }, 'privileged message refused');
+        this.bounce(stanza, type, condition, text);
+      } else {
+        this.route(checked.message);
+      }
+      return true;
+    }
+    const type = stanza.attr('type');
+    const query = stanza.getChild('query', NS.roster);
+    if (
+      stanza.name === 'iq' &&
+      (type === 'get' || type === 'set') &&
+      query !== undefined &&
+      stanza.elements().length === 1 &&
+      to?.isBare &&
+      to.local !== '' &&
+      to.domain === this.domain &&
+      this.store.hasAccount(to.local)
+    ) {
+      // §3.3: a component reads or edits a user's roster as the user would.
+      if (grant !== undefined && allowsRoster(grant, type)) this.rosterIq(stanza, query, to.local, from);
+      else this.bounce(stanza, 'auth', 'forbidden', `No roster ${type} privilege granted to this component`);
+      return true;
+    }
+    return false;
+  }
+
+  /** §6.3: sends the encapsulated iq as the managed entity; its answer goes back to the component. */
+  private executePrivilegedIq(component: string, outer: Element, inner: Element, managed: Jid): void {
+    let waiting = 0;
+    for (const p of this.pendingPrivileged.values()) if (p.component === component) waiting++;
+    if (waiting >= MAX_PENDING_PRIVILEGED_IQS) {
+      this.bounce(outer, 'wait', 'resource-constraint', 'Too many privileged iqs waiting for an answer');
+      return;
+    }
+    const id = `priv-${newStanzaId()}`;
+    const key = `${managed.toString()}\n${id}`;
+    const timer = setTimeout(() => {
+      if (this.pendingPrivileged.delete(key))
+        this.bounce(outer, 'wait', 'remote-server-timeout', 'No answer to the encapsulated iq');
+    }, this.privilegedIqTimeoutMs);
+    timer.unref();
+    const target = inner.attr('to')!;
+    this.pendingPrivileged.set(key, { component, outer, id: inner.attr('id')!, target, timer });
+    inner.setAttr('id', id);
+    const to = tryParseJid(target)!;
+    if (to.equals(managed)) this.accountIq(inner, managed.local, managed);
+    else if (to.isDomain && to.domain === this.domain) this.serverIq(inner);
+    else this.route(inner);
+  }
+
+  /** An iq result or error for a managed bare JID: the answer to a privileged iq? */
+  private privilegedResponse(stanza: Element, to: Jid): boolean {
+    const key = `${to.bare().toString()}\n${stanza.attr('id') ?? ''}`;
+    const pending = this.pendingPrivileged.get(key);
+    if (pending === undefined || stanza.attr('from') !== pending.target) return false;
+    this.pendingPrivileged.delete(key);
+    clearTimeout(pending.timer);
+    const response = new Element('iq', NS.client, { ...stanza.attrs, id: pending.id }, stanza.children);
+    this.route(forwardedResponse(pending.outer, response));
+    return true;
+  }
+
+  /** §3.3 roster pushes for components with roster get permission and push on. */
+  private privilegedRosterPush(local: string, query: Element): void {
+    for (const { link, grant } of this.privilegedComponents()) {
+      if (!grant.rosterPush) continue;
+      link.deliver(
+        new Element(
+          'iq',
+          NS.client,
+          { type: 'set', id: newStanzaId(), from: `${local}@${this.domain}`, to: link.domain },
+          [query],
+        ),
+      );
+    }
+  }
+
+  /** §7.1 managed entity presence: initial and unavailable presence of every resource. */
+  private managedPresence(local: string, presence: Element, me: string): void {
+    for (const { link, grant } of this.privilegedComponents()) {
+      if (grant.presence !== 'managed_entity') continue;
+      // §8 rule 2: a component in the user's roster already got it.
+      if (hasFrom(this.store.getRosterItem(local, link.domain))) continue;
+      link.deliver(readdress(presence, me, link.domain));
+    }
+  }
+
+  // ---- XEP-0115 caps and XEP-0163 last items -------------------------------------------------------
+
+  private capsResolved(jid: string): void {
+    if (!this.awaitingLastItems.delete(jid)) return;
+    const parsed = tryParseJid(jid);
+    const session = parsed === undefined ? undefined : this.session(parsed);
+    if (session?.available && this.caps.hasInterests(jid)) this.pep.sendLastItems(session.jid);
   }
 
   /** Routes a stanza with valid from and to. */
@@ -327,9 +566,12 @@ export class Router {
             s.deliver(readdress(stanza, stanza.attr('from'), s.jid.toString()));
         return;
       }
-      case 'iq':
+      case 'iq': {
+        const type = stanza.attr('type');
+        if ((type === 'result' || type === 'error') && this.privilegedResponse(stanza, to)) return;
         this.accountIq(stanza, to.local, from);
         return;
+      }
     }
   }
 
@@ -496,6 +738,7 @@ export class Router {
     session.available = true;
     session.priority = parsePriority(stanza);
     session.presence = presence;
+    const capsKnown = this.caps.observe(me, presence);
     const roster = this.store.getRoster(local);
     for (const item of roster) if (hasFrom(item)) this.route(readdress(presence, me, item.jid));
     for (const s of this.available(local)) s.deliver(readdress(presence, me, s.jid.toString()));
@@ -514,6 +757,10 @@ export class Router {
         session.deliver(new Element('presence', NS.client, { type: 'subscribe', from: item.jid, to: bare }));
     }
     if (session.priority >= 0) this.deliverOffline(session);
+    this.managedPresence(local, presence, me);
+    // XEP-0163 §5.3.4: the last items, once the server knows what this resource wants.
+    if (!capsKnown) this.awaitingLastItems.add(me);
+    else if (this.caps.hasInterests(me)) this.pep.sendLastItems(session.jid);
   }
 
   /** Unavailable presence from a session (sent by the client, or generated when it ends). */
@@ -524,7 +771,10 @@ export class Router {
         ? new Element('presence', NS.client, { type: 'unavailable', from: me })
         : readdress(stanza, me, undefined);
     const covered = new Set<string>();
+    this.caps.forget(me);
+    this.awaitingLastItems.delete(me);
     if (session.available) {
+      this.managedPresence(session.jid.local, presence, me);
       for (const item of this.store.getRoster(session.jid.local)) {
         if (!hasFrom(item)) continue;
         covered.add(item.jid);
@@ -616,6 +866,10 @@ export class Router {
       if (t.sendUnavailable)
         this.route(new Element('presence', NS.client, { type: 'unavailable', from: me, to: contact }));
     }
+    // XEP-0163 §5.3.4: a new (implicit) PEP subscriber gets the last items of `local` at once.
+    const subscriber = t.sendPresence ? tryParseJid(contact) : undefined;
+    if (subscriber !== undefined && subscriber.domain === this.domain && subscriber.local !== '')
+      for (const s of this.available(subscriber.local)) this.pep.sendLastItems(s.jid, local);
   }
 
   private apply(local: string, contact: string, t: Transition): void {
@@ -642,6 +896,14 @@ export class Router {
   }
 
   private rosterPush(local: string, item: RosterItem | undefined, jid: string): void {
+    this.privilegedRosterPush(
+      local,
+      new Element('query', NS.roster, {}, [
+        item === undefined
+          ? new Element('item', NS.roster, { jid, subscription: 'remove' })
+          : itemElement(item),
+      ]),
+    );
     const interested = this.sessionsOf(local).filter((s) => s.rosterRequested);
     if (interested.length === 0) return;
     const ver = this.rosterVersion(this.store.getRoster(local));
@@ -794,26 +1056,48 @@ export class Router {
       this.reply(iqResult(stanza, NS.client), from);
       return;
     }
-    if (payload.ns === NS.discoInfo && type === 'get' && payload.attr('node') === undefined) {
-      const reply = iqResult(stanza, NS.client);
-      const q = reply.c('query', {}, NS.discoInfo);
-      q.c('identity', { category: 'account', type: 'registered' });
-      for (const f of [NS.discoInfo, NS.discoItems, NS.ping]) q.c('feature', { var: f });
-      this.reply(reply, from);
+    if (payload.ns === PUBSUB_NS || payload.ns === PUBSUB_OWNER_NS) {
+      this.reply(this.pep.handleIq(stanza, payload, local, from), from);
       return;
     }
-    if (payload.ns === NS.discoItems && type === 'get' && payload.attr('node') === undefined) {
-      const reply = iqResult(stanza, NS.client);
-      reply.c('query', {}, NS.discoItems);
-      this.reply(reply, from);
+    if ((payload.ns === NS.discoInfo || payload.ns === NS.discoItems) && type === 'get') {
+      this.accountDisco(stanza, payload, local, from);
       return;
     }
     this.replyError(stanza, from, 'cancel', 'service-unavailable');
   }
 
+  /** XEP-0030 on an account's bare JID: the account, its PEP service (XEP-0163 §8.1) and its nodes. */
+  private accountDisco(stanza: Element, payload: Element, local: string, from: Jid): void {
+    const node = payload.attr('node');
+    const reply = iqResult(stanza, NS.client);
+    const q = reply.c('query', { node }, payload.ns);
+    if (payload.ns === NS.discoInfo) {
+      if (node === undefined) {
+        q.c('identity', { category: 'account', type: 'registered' });
+        q.c('identity', { category: 'pubsub', type: 'pep' });
+        for (const f of ACCOUNT_FEATURES) q.c('feature', { var: f });
+      } else if (!this.pep.discoNodeInfo(local, node, from, q)) {
+        this.replyError(stanza, from, 'cancel', 'item-not-found');
+        return;
+      }
+    } else if (node === undefined) {
+      this.pep.discoItems(local, from, q);
+    } else if (!this.pep.discoNodeItems(local, node, from, q)) {
+      this.replyError(stanza, from, 'cancel', 'item-not-found');
+      return;
+    }
+    this.reply(reply, from);
+  }
+
   /** An iq for the server's own domain. */
   private serverIq(stanza: Element): void {
     const type = stanza.attr('type');
+    if (type === 'result' || type === 'error') {
+      // Answers to the server's own requests (XEP-0115 disco#info); anything else is dropped.
+      if (!this.caps.handleResponse(stanza)) this.drop(stanza, 'unexpected iq answer');
+      return;
+    }
     if (type !== 'get' && type !== 'set') return;
     const from = tryParseJid(stanza.attr('from'));
     if (from === undefined) return;
@@ -873,6 +1157,13 @@ export class Router {
   closeAll(condition: StreamErrorCondition, text?: string): void {
     for (const map of [...this.sessions.values()])
       for (const s of [...map.values()]) s.close(condition, text);
+  }
+
+  /** Stops the router's timers (pending privileged iqs, caps requests). */
+  close(): void {
+    for (const p of this.pendingPrivileged.values()) clearTimeout(p.timer);
+    this.pendingPrivileged.clear();
+    this.caps.close();
   }
 }
 

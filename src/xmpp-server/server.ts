@@ -10,6 +10,7 @@ import { streamErrorXml } from '../xmpp/stanza.ts';
 import { C2sConnection, type C2sContext } from './c2s.ts';
 import { ComponentConnection } from './component.ts';
 import { AddressRateLimiter } from './limits.ts';
+import type { PrivilegeGrant } from './privilege.ts';
 import { Router } from './router.ts';
 import { SqliteStore, type Store } from './store.ts';
 import { ensureSelfSignedCertificate, loadSecureContext } from './tls.ts';
@@ -24,6 +25,10 @@ export interface XmppServerConfig {
   componentPort: number;
   /** Component domain -> secret. */
   components: ReadonlyMap<string, string>;
+  /** XEP-0356 permissions per component domain (components not listed have none). */
+  privileges?: ReadonlyMap<string, PrivilegeGrant>;
+  /** How long a privileged iq waits for the answer to its encapsulated iq (default 30 s). */
+  privilegedIqTimeoutMs?: number;
   allowPlainLoopback: boolean;
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
@@ -145,6 +150,10 @@ export class XmppServer {
       log: this.log,
       componentDomains: config.components.keys(),
       offlineLimit: config.offlineLimit ?? 100,
+      privileges: config.privileges ?? new Map(),
+      ...(config.privilegedIqTimeoutMs === undefined
+        ? {}
+        : { privilegedIqTimeoutMs: config.privilegedIqTimeoutMs }),
     });
   }
 
@@ -313,6 +322,7 @@ export class XmppServer {
     for (const socket of this.sockets) socket.destroy();
     await this.websocket.close();
     await Promise.all(closing);
+    this.router.close();
     if (this.ownsStore) this.store.close();
   }
 }

@@ -46,6 +46,37 @@ export interface OfflineMessage {
   stamp: string;
 }
 
+/** XEP-0060 §4.5 access models a PEP node can have here ('roster' and 'authorize' are not offered). */
+export type AccessModel = 'open' | 'presence' | 'whitelist';
+export type SendLastPublishedItem = 'never' | 'on_sub' | 'on_sub_and_presence';
+
+/** The node configuration a PEP node keeps (XEP-0060 §16.4.4 pubsub#node_config fields). */
+export interface PepNodeConfig {
+  accessModel: AccessModel;
+  maxItems: number;
+  persistItems: boolean;
+  notifyRetract: boolean;
+  sendLastPublishedItem: SendLastPublishedItem;
+  title: string | undefined;
+  type: string | undefined;
+}
+
+/** An explicit subscription (XEP-0060 §6.1) to a PEP node. */
+export interface PepSubscription {
+  node: string;
+  /** The subscribed JID, bare or full, as the subscriber gave it (prepared). */
+  jid: string;
+  subid: string;
+}
+
+/** One published item: its payload element, serialized. */
+export interface PepItem {
+  id: string;
+  xml: string;
+  /** ISO 8601, when it was published. */
+  stamp: string;
+}
+
 export interface Store {
   getAccount(username: string): Account | undefined;
   hasAccount(username: string): boolean;
@@ -67,6 +98,24 @@ export interface Store {
   /** False when the user's queue is full (`limit` messages). */
   pushOffline(username: string, message: OfflineMessage, limit: number): boolean;
   takeOffline(username: string): OfflineMessage[];
+  /** PEP nodes of an account (XEP-0163), in creation order. */
+  listPepNodes(owner: string): { node: string; config: PepNodeConfig }[];
+  getPepNode(owner: string, node: string): PepNodeConfig | undefined;
+  /** Creates a node or changes its configuration; items beyond a lower maxItems are dropped. */
+  putPepNode(owner: string, node: string, config: PepNodeConfig): void;
+  /** Deletes a node with its items; false when there was none. */
+  deletePepNode(owner: string, node: string): boolean;
+  /** Stores an item as the node's newest (replacing one with the same id), keeping the newest `maxItems`. */
+  putPepItem(owner: string, node: string, item: PepItem, maxItems: number): void;
+  /** Items oldest first: those with the given ids, or the newest `max`, or all. */
+  getPepItems(owner: string, node: string, select?: { ids?: string[]; max?: number }): PepItem[];
+  deletePepItem(owner: string, node: string, id: string): boolean;
+  purgePepNode(owner: string, node: string): void;
+  /** Explicit XEP-0060 subscriptions to an account's nodes (all nodes, or one), oldest first. */
+  listPepSubscriptions(owner: string, node?: string): PepSubscription[];
+  /** Adds or replaces the subscription of `jid` to a node. */
+  putPepSubscription(owner: string, subscription: PepSubscription): void;
+  deletePepSubscription(owner: string, node: string, jid: string): boolean;
   close(): void;
 }
 
@@ -97,6 +146,11 @@ export class MemoryStore implements Store {
   private readonly accounts = new Map<string, Account>();
   private readonly rosters = new Map<string, Map<string, RosterItem>>();
   private readonly offline = new Map<string, OfflineMessage[]>();
+  /** owner -> node -> config, items (oldest first) and explicit subscriptions. */
+  private readonly pep = new Map<
+    string,
+    Map<string, { config: PepNodeConfig; items: PepItem[]; subscriptions: PepSubscription[] }>
+  >();
 
   getAccount(username: string): Account | undefined {
     return this.accounts.get(username);
@@ -135,6 +189,7 @@ export class MemoryStore implements Store {
   deleteAccount(username: string): boolean {
     this.rosters.delete(username);
     this.offline.delete(username);
+    this.pep.delete(username);
     return this.accounts.delete(username);
   }
   setCredentials(username: string, scram: Account['scram']): boolean {
@@ -187,6 +242,78 @@ export class MemoryStore implements Store {
     this.offline.delete(username);
     return queue;
   }
+  listPepNodes(owner: string): { node: string; config: PepNodeConfig }[] {
+    return [...(this.pep.get(owner) ?? new Map()).entries()].map(([node, n]) => ({
+      node,
+      config: { ...n.config },
+    }));
+  }
+  getPepNode(owner: string, node: string): PepNodeConfig | undefined {
+    const n = this.pep.get(owner)?.get(node);
+    return n === undefined ? undefined : { ...n.config };
+  }
+  putPepNode(owner: string, node: string, config: PepNodeConfig): void {
+    let nodes = this.pep.get(owner);
+    if (nodes === undefined) {
+      nodes = new Map();
+      this.pep.set(owner, nodes);
+    }
+    const n = nodes.get(node);
+    if (n === undefined) nodes.set(node, { config: { ...config }, items: [], subscriptions: [] });
+    else {
+      n.config = { ...config };
+      n.items.splice(0, Math.max(0, n.items.length - config.maxItems));
+    }
+  }
+  deletePepNode(owner: string, node: string): boolean {
+    return this.pep.get(owner)?.delete(node) ?? false;
+  }
+  putPepItem(owner: string, node: string, item: PepItem, maxItems: number): void {
+    const n = this.pep.get(owner)?.get(node);
+    if (n === undefined) return;
+    const at = n.items.findIndex((i) => i.id === item.id);
+    if (at >= 0) n.items.splice(at, 1);
+    n.items.push({ ...item });
+    n.items.splice(0, Math.max(0, n.items.length - maxItems));
+  }
+  getPepItems(owner: string, node: string, select: { ids?: string[]; max?: number } = {}): PepItem[] {
+    const items = this.pep.get(owner)?.get(node)?.items ?? [];
+    if (select.ids !== undefined)
+      return items.filter((i) => select.ids!.includes(i.id)).map((i) => ({ ...i }));
+    const from = select.max === undefined ? 0 : Math.max(0, items.length - select.max);
+    return items.slice(from).map((i) => ({ ...i }));
+  }
+  deletePepItem(owner: string, node: string, id: string): boolean {
+    const n = this.pep.get(owner)?.get(node);
+    if (n === undefined) return false;
+    const at = n.items.findIndex((i) => i.id === id);
+    if (at < 0) return false;
+    n.items.splice(at, 1);
+    return true;
+  }
+  purgePepNode(owner: string, node: string): void {
+    const n = this.pep.get(owner)?.get(node);
+    if (n !== undefined) n.items = [];
+  }
+  listPepSubscriptions(owner: string, node?: string): PepSubscription[] {
+    const out: PepSubscription[] = [];
+    for (const [name, n] of this.pep.get(owner) ?? new Map<string, { subscriptions: PepSubscription[] }>())
+      if (node === undefined || name === node) for (const sub of n.subscriptions) out.push({ ...sub });
+    return out;
+  }
+  putPepSubscription(owner: string, subscription: PepSubscription): void {
+    const n = this.pep.get(owner)?.get(subscription.node);
+    if (n === undefined) return;
+    n.subscriptions = n.subscriptions.filter((s) => s.jid !== subscription.jid);
+    n.subscriptions.push({ ...subscription });
+  }
+  deletePepSubscription(owner: string, node: string, jid: string): boolean {
+    const n = this.pep.get(owner)?.get(node);
+    if (n === undefined) return false;
+    const before = n.subscriptions.length;
+    n.subscriptions = n.subscriptions.filter((s) => s.jid !== jid);
+    return n.subscriptions.length !== before;
+  }
   close(): void {}
 }
 
@@ -223,7 +350,73 @@ CREATE TABLE IF NOT EXISTS offline (
   stamp TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS offline_owner ON offline (owner, seq);
+CREATE TABLE IF NOT EXISTS pep_nodes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  owner TEXT NOT NULL,
+  node TEXT NOT NULL,
+  config TEXT NOT NULL,
+  UNIQUE (owner, node)
+);
+CREATE TABLE IF NOT EXISTS pep_items (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  owner TEXT NOT NULL,
+  node TEXT NOT NULL,
+  id TEXT NOT NULL,
+  xml TEXT NOT NULL,
+  stamp TEXT NOT NULL,
+  UNIQUE (owner, node, id)
+);
+CREATE TABLE IF NOT EXISTS pep_subscriptions (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  owner TEXT NOT NULL,
+  node TEXT NOT NULL,
+  jid TEXT NOT NULL,
+  subid TEXT NOT NULL,
+  UNIQUE (owner, node, jid)
+);
 `;
+
+/** A new PEP node's configuration (XEP-0163 §8: presence access, last item sent on presence). */
+export const DEFAULT_PEP_NODE_CONFIG: PepNodeConfig = {
+  accessModel: 'presence',
+  maxItems: 1,
+  persistItems: true,
+  notifyRetract: true,
+  sendLastPublishedItem: 'on_sub_and_presence',
+  title: undefined,
+  type: undefined,
+};
+
+/** A stored configuration; anything unreadable falls back to the defaults, field by field. */
+function parseNodeConfig(text: string): PepNodeConfig {
+  let raw: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null) raw = parsed as Record<string, unknown>;
+  } catch {
+    raw = {};
+  }
+  const pick = <T>(key: string, ok: (v: unknown) => v is T, fallback: T): T =>
+    ok(raw[key]) ? (raw[key] as T) : fallback;
+  const isString = (v: unknown): v is string => typeof v === 'string';
+  return {
+    accessModel: pick(
+      'accessModel',
+      (v): v is AccessModel => v === 'open' || v === 'presence' || v === 'whitelist',
+      DEFAULT_PEP_NODE_CONFIG.accessModel,
+    ),
+    maxItems: pick('maxItems', (v): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1, 1),
+    persistItems: pick('persistItems', (v): v is boolean => typeof v === 'boolean', true),
+    notifyRetract: pick('notifyRetract', (v): v is boolean => typeof v === 'boolean', true),
+    sendLastPublishedItem: pick(
+      'sendLastPublishedItem',
+      (v): v is SendLastPublishedItem => v === 'never' || v === 'on_sub' || v === 'on_sub_and_presence',
+      'on_sub_and_presence',
+    ),
+    title: pick<string | undefined>('title', isString, undefined),
+    type: pick<string | undefined>('type', isString, undefined),
+  };
+}
 
 interface AccountRow {
   username: string;
@@ -312,6 +505,49 @@ export class SqliteStore implements Store {
       takeOffline: db.prepare<[string], OfflineMessage>(
         'SELECT xml, stamp FROM offline WHERE owner = ? ORDER BY seq',
       ),
+      listPepNodes: db.prepare<[string], { node: string; config: string }>(
+        'SELECT node, config FROM pep_nodes WHERE owner = ? ORDER BY seq',
+      ),
+      getPepNode: db.prepare<[string, string], { config: string }>(
+        'SELECT config FROM pep_nodes WHERE owner = ? AND node = ?',
+      ),
+      insertPepNode: db.prepare('INSERT OR IGNORE INTO pep_nodes (owner, node, config) VALUES (?,?,?)'),
+      updatePepNode: db.prepare('UPDATE pep_nodes SET config = ? WHERE owner = ? AND node = ?'),
+      deletePepNode: db.prepare('DELETE FROM pep_nodes WHERE owner = ? AND node = ?'),
+      deletePepNodes: db.prepare('DELETE FROM pep_nodes WHERE owner = ?'),
+      putPepItem: db.prepare(
+        'INSERT OR REPLACE INTO pep_items (owner, node, id, xml, stamp) VALUES (?,?,?,?,?)',
+      ),
+      trimPepItems: db.prepare(
+        `DELETE FROM pep_items WHERE owner = ? AND node = ? AND seq NOT IN
+         (SELECT seq FROM pep_items WHERE owner = ? AND node = ? ORDER BY seq DESC LIMIT ?)`,
+      ),
+      allPepItems: db.prepare<[string, string], PepItem>(
+        'SELECT id, xml, stamp FROM pep_items WHERE owner = ? AND node = ? ORDER BY seq',
+      ),
+      newestPepItems: db.prepare<[string, string, number], PepItem>(
+        'SELECT id, xml, stamp FROM pep_items WHERE owner = ? AND node = ? ORDER BY seq DESC LIMIT ?',
+      ),
+      getPepItem: db.prepare<[string, string, string], PepItem & { seq: number }>(
+        'SELECT seq, id, xml, stamp FROM pep_items WHERE owner = ? AND node = ? AND id = ?',
+      ),
+      deletePepItem: db.prepare('DELETE FROM pep_items WHERE owner = ? AND node = ? AND id = ?'),
+      purgePepNode: db.prepare('DELETE FROM pep_items WHERE owner = ? AND node = ?'),
+      deletePepItems: db.prepare('DELETE FROM pep_items WHERE owner = ?'),
+      allPepSubscriptions: db.prepare<[string], PepSubscription>(
+        'SELECT node, jid, subid FROM pep_subscriptions WHERE owner = ? ORDER BY seq',
+      ),
+      nodePepSubscriptions: db.prepare<[string, string], PepSubscription>(
+        'SELECT node, jid, subid FROM pep_subscriptions WHERE owner = ? AND node = ? ORDER BY seq',
+      ),
+      putPepSubscription: db.prepare(
+        'INSERT OR REPLACE INTO pep_subscriptions (owner, node, jid, subid) VALUES (?,?,?,?)',
+      ),
+      deletePepSubscription: db.prepare(
+        'DELETE FROM pep_subscriptions WHERE owner = ? AND node = ? AND jid = ?',
+      ),
+      deleteNodeSubscriptions: db.prepare('DELETE FROM pep_subscriptions WHERE owner = ? AND node = ?'),
+      deletePepSubscriptions: db.prepare('DELETE FROM pep_subscriptions WHERE owner = ?'),
     };
   }
 
@@ -391,6 +627,9 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       this.stmts.deleteRoster.run(username);
       this.stmts.deleteOffline.run(username);
+      this.stmts.deletePepItems.run(username);
+      this.stmts.deletePepSubscriptions.run(username);
+      this.stmts.deletePepNodes.run(username);
       return this.stmts.deleteAccount.run(username).changes === 1;
     })();
   }
@@ -456,6 +695,68 @@ export class SqliteStore implements Store {
       this.stmts.deleteOffline.run(username);
       return messages;
     })();
+  }
+  listPepNodes(owner: string): { node: string; config: PepNodeConfig }[] {
+    return this.stmts.listPepNodes
+      .all(owner)
+      .map((r) => ({ node: r.node, config: parseNodeConfig(r.config) }));
+  }
+  getPepNode(owner: string, node: string): PepNodeConfig | undefined {
+    const row = this.stmts.getPepNode.get(owner, node);
+    return row === undefined ? undefined : parseNodeConfig(row.config);
+  }
+  putPepNode(owner: string, node: string, config: PepNodeConfig): void {
+    const json = JSON.stringify(config);
+    this.db.transaction(() => {
+      if (this.stmts.insertPepNode.run(owner, node, json).changes === 0) {
+        this.stmts.updatePepNode.run(json, owner, node);
+        this.stmts.trimPepItems.run(owner, node, owner, node, config.maxItems);
+      }
+    })();
+  }
+  deletePepNode(owner: string, node: string): boolean {
+    return this.db.transaction(() => {
+      this.stmts.purgePepNode.run(owner, node);
+      this.stmts.deleteNodeSubscriptions.run(owner, node);
+      return this.stmts.deletePepNode.run(owner, node).changes === 1;
+    })();
+  }
+  putPepItem(owner: string, node: string, item: PepItem, maxItems: number): void {
+    this.db.transaction(() => {
+      if (this.stmts.getPepNode.get(owner, node) === undefined) return;
+      this.stmts.putPepItem.run(owner, node, item.id, item.xml, item.stamp);
+      this.stmts.trimPepItems.run(owner, node, owner, node, maxItems);
+    })();
+  }
+  getPepItems(owner: string, node: string, select: { ids?: string[]; max?: number } = {}): PepItem[] {
+    if (select.ids !== undefined) {
+      const found = select.ids
+        .map((id) => this.stmts.getPepItem.get(owner, node, id))
+        .filter((r): r is PepItem & { seq: number } => r !== undefined);
+      return found.sort((a, b) => a.seq - b.seq).map(({ id, xml, stamp }) => ({ id, xml, stamp }));
+    }
+    if (select.max !== undefined) return this.stmts.newestPepItems.all(owner, node, select.max).reverse();
+    return this.stmts.allPepItems.all(owner, node);
+  }
+  deletePepItem(owner: string, node: string, id: string): boolean {
+    return this.stmts.deletePepItem.run(owner, node, id).changes === 1;
+  }
+  purgePepNode(owner: string, node: string): void {
+    this.stmts.purgePepNode.run(owner, node);
+  }
+  listPepSubscriptions(owner: string, node?: string): PepSubscription[] {
+    return node === undefined
+      ? this.stmts.allPepSubscriptions.all(owner)
+      : this.stmts.nodePepSubscriptions.all(owner, node);
+  }
+  putPepSubscription(owner: string, subscription: PepSubscription): void {
+    this.db.transaction(() => {
+      if (this.stmts.getPepNode.get(owner, subscription.node) === undefined) return;
+      this.stmts.putPepSubscription.run(owner, subscription.node, subscription.jid, subscription.subid);
+    })();
+  }
+  deletePepSubscription(owner: string, node: string, jid: string): boolean {
+    return this.stmts.deletePepSubscription.run(owner, node, jid).changes === 1;
   }
   close(): void {
     if (this.db.open) this.db.close();
