@@ -56,6 +56,12 @@ describe('switchboard up', () => {
         10_000,
         'gateway linked to the voice server',
       );
+      // up's text server grants its own gateway XEP-0356 (pubsub iq): users' phone state goes out as PEP.
+      await waitUntil(
+        async () => /^switchboard_gateway_pep_mode\{mode="pep-iq"\} 1$/m.test(await metrics()),
+        10_000,
+        'gateway in pep-iq mode',
+      );
       // alice logs in (STARTTLS with the self-signed certificate made on first start) and asks the gateway.
       const alice = await XmppClient.connect({
         host: '127.0.0.1',
