@@ -29,6 +29,8 @@ interface CommandSpec {
   command: string;
   fields: FieldSpec[];
   argument?: (values: Record<string, string>) => string;
+  /** A chat command whose answer is shown above the form (XEP-0004 <instructions/>), e.g. current settings. */
+  instructions?: string;
 }
 
 const TARGET: FieldSpec = {
@@ -83,6 +85,7 @@ export const COMMAND_SPECS: CommandSpec[] = [
     node: 'share',
     name: 'Phone sharing',
     command: 'share',
+    instructions: 'share',
     fields: [
       {
         var: 'contact',
@@ -228,6 +231,9 @@ export class AdHocCommands {
     response.c('actions', { execute: 'complete' }).c('complete');
     const x = response.c('x', { type: 'form' }, DATA_NS);
     x.c('title').append(spec.name);
+    if (spec.instructions !== undefined) {
+      x.c('instructions').append((await this.phone.execute(from, spec.instructions, '')).notes.join('\n'));
+    }
     for (const f of spec.fields) {
       const field = x.c('field', { var: f.var, type: f.type, label: f.label });
       if (f.required) field.c('required');

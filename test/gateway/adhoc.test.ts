@@ -167,6 +167,8 @@ describe('XEP-0050 ad-hoc commands', () => {
 
   it('Phone sharing: a form with the contact and the level; an empty contact lists the settings', async (t) => {
     const { send, phone } = await adhocSetup(t);
+    /** The form's instructions: the owner's current settings, as `share` lists them. */
+    let instructions = '';
     const submit = async (contact: string, level: string) => {
       const first = await send(
         ALICE,
@@ -174,6 +176,7 @@ describe('XEP-0050 ad-hoc commands', () => {
         `<command xmlns='${COMMANDS_NS}' node='share' action='execute'/>`,
       );
       const command = first.getChild('command')!;
+      instructions = command.getChild('x', 'jabber:x:data')!.getChildText('instructions') ?? '';
       const fields = command.getChild('x', 'jabber:x:data')!.getChildren('field');
       assert.deepEqual(
         fields.map((f) => [f.attr('var'), f.attr('type')]),
@@ -195,11 +198,14 @@ describe('XEP-0050 ad-hoc commands', () => {
       return done.getChild('command')!.getChildText('note')!;
     };
     assert.match(await submit('bob', 'numbers'), /^bob@localhost now sees numbers: /);
+    assert.doesNotMatch(instructions, /bob@localhost/);
     assert.equal(phone.sharing.level('1001', 'bob@localhost'), 'numbers');
     assert.match(
       await submit('', ''),
       /^Your phone 1001: others see state .*\nbob@localhost: numbers \(your setting\)$/,
     );
+    // The next form shows the settings before the owner picks a contact.
+    assert.match(instructions, /^Your phone 1001: others see state .*\nbob@localhost: numbers \(your setting\)$/);
     assert.match(await submit('bob', ''), /^Say "share <contact> none\|state\|numbers"/);
     assert.match(await submit('bob', 'default'), /^bob@localhost now sees state: /);
     assert.equal(phone.sharing.setting('1001', 'bob@localhost'), undefined);
