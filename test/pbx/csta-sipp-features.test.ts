@@ -248,44 +248,48 @@ describe('hold and retrieve with SIPp phones (csta.md §5.4)', () => {
     assert.equal(oneCallId(a, b), callID);
   });
 
-  it('the calling SIPp phone holds and retrieves with its own re-INVITEs, then hangs up', async () => {
-    const alice = await phone('1001', 'alice');
-    const bob = await phone('1002', 'bob');
-    await answering(
-      bob,
-      uasPhone([
-        { recvReinvite: 'sendonly', media: alice.media },
-        { recvReinvite: 'sendrecv', media: alice.media },
-        'recv-bye',
-      ]),
-    );
-    await resetMonitors();
-    // bob's answer (recvonly, then sendrecv) comes back to alice through the B2BUA
-    calling(
-      alice,
-      '1002',
-      uacPhone([
-        { sendReinvite: 'sendonly', media: bob.media },
-        { sendReinvite: 'sendrecv', media: bob.media },
-        'bye',
-      ]),
-    );
-    await played(alice, bob);
-    const a = await client.expect(monA, [
-      ...ANSWERED_A,
-      'Held(1001) hold normal',
-      'Retrieved(1001) connected normal',
-      'ConnectionCleared(1001) null normalClearing',
-    ]);
-    const b = await client.expect(monB, [
-      ...ANSWERED_B,
-      'Held(1001) connected normal',
-      'Retrieved(1001) connected normal',
-      'ConnectionCleared(1001) connected normalClearing',
-      'ConnectionCleared(1002) null normalClearing',
-    ]);
-    oneCallId(a, b);
-  });
+  for (const hold of ['sendonly', 'c=0.0.0.0'] as const) {
+    it(`the calling SIPp phone holds (${hold}) and retrieves with its own re-INVITEs, then hangs up`, async () => {
+      const alice = await phone('1001', 'alice');
+      const bob = await phone('1002', 'bob');
+      await answering(
+        bob,
+        uasPhone([
+          { recvReinvite: hold === 'sendonly' ? 'sendonly' : 'any', media: alice.media },
+          { recvReinvite: 'sendrecv', media: alice.media },
+          'recv-bye',
+        ]),
+      );
+      await resetMonitors();
+      // a session refresh by UPDATE first (relayed to bob, who answers it); bob's answers to the
+      // re-INVITEs come back to alice through the B2BUA
+      calling(
+        alice,
+        '1002',
+        uacPhone([
+          'update',
+          { sendReinvite: hold, media: bob.media },
+          { sendReinvite: 'sendrecv', media: bob.media },
+          'bye',
+        ]),
+      );
+      await played(alice, bob);
+      const a = await client.expect(monA, [
+        ...ANSWERED_A,
+        'Held(1001) hold normal',
+        'Retrieved(1001) connected normal',
+        'ConnectionCleared(1001) null normalClearing',
+      ]);
+      const b = await client.expect(monB, [
+        ...ANSWERED_B,
+        'Held(1001) connected normal',
+        'Retrieved(1001) connected normal',
+        'ConnectionCleared(1001) connected normalClearing',
+        'ConnectionCleared(1002) null normalClearing',
+      ]);
+      oneCallId(a, b);
+    });
+  }
 
   it('the called SIPp phone holds with its own re-INVITE (inactive); the caller hangs up on the held call', async () => {
     const alice = await phone('1001', 'alice');
@@ -367,7 +371,7 @@ describe('hold and retrieve with SIPp phones (csta.md §5.4)', () => {
     ]);
     assert.equal(oneCallId(a, b), callID);
   });
-  it("a SIPp phone's own re-INVITEs inside a MakeCall call are relayed to the other phone: Held, Retrieved", async () => {
+  it("a SIPp phone's UPDATE refresh is answered and its re-INVITEs in a MakeCall call are relayed: Held, Retrieved", async () => {
     const alice = await phone('1001', 'alice');
     const bob = await phone('1002', 'bob');
     await answering(
@@ -378,10 +382,11 @@ describe('hold and retrieve with SIPp phones (csta.md §5.4)', () => {
         'recv-bye',
       ]),
     );
-    // alice's answers come back to bob through the third-party side
+    // bob refreshes the session by UPDATE (RFC 4028); alice's answers come back through the 3PCC side
     await answering(
       bob,
       uasPhone([
+        'update',
         { sendReinvite: 'sendonly', media: alice.media },
         { sendReinvite: 'sendrecv', media: alice.media },
         'recv-bye',

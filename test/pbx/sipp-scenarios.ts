@@ -221,8 +221,14 @@ export type Step =
    * other phone's media port); answered with SDP, then its ACK (`ackOptional`: a BYE may overtake it).
    */
   | { recvReinvite: Direction; media?: number; ackOptional?: boolean }
-  /** The phone re-INVITEs with its own SDP in `sendReinvite` direction (hold / retrieve from the phone). */
-  | { sendReinvite: 'sendonly' | 'inactive' | 'sendrecv'; media?: number }
+  /**
+   * The phone re-INVITEs with its own SDP in `sendReinvite` direction (hold / retrieve from the phone);
+   * `c=0.0.0.0` is the RFC 2543 hold that older phones still send (RFC 3264 §8.4). The answer must show
+   * the other phone's `media` when given.
+   */
+  | { sendReinvite: 'sendonly' | 'inactive' | 'sendrecv' | 'c=0.0.0.0'; media?: number }
+  /** A session refresh (RFC 4028) by UPDATE without a body; 200 expected. */
+  | 'update'
   /** The phone hangs up. */
   | 'bye'
   /** The voice server hangs the phone up. */
@@ -326,6 +332,10 @@ function steps(list: Step[], side: DialogSide, cseq: number): string {
       cseq++;
       s += `  <send retrans="500">\n    <![CDATA[\n${side.request('BYE', cseq)}      Content-Length: 0\n    ]]>\n  </send>\n`;
       s += '  <recv response="200"/>\n';
+    } else if (step === 'update') {
+      cseq++;
+      s += `  <send retrans="500">\n    <![CDATA[\n${side.request('UPDATE', cseq)}      Content-Length: 0\n    ]]>\n  </send>\n`;
+      s += '  <recv response="200"/>\n';
     } else if (step === 'recv-bye') {
       s += '  <recv request="BYE"/>\n';
       s += reply200;
@@ -349,7 +359,11 @@ ${sdp(++version, ANSWER_DIRECTION[step.recvReinvite])}
       s += `  <recv request="ACK"${step.ackOptional === true ? ' optional="true"' : ''}/>\n`;
     } else {
       cseq++;
-      s += `  <send retrans="500">\n    <![CDATA[\n${side.request('INVITE', cseq)}      Content-Type: application/sdp\n      Content-Length: [len]\n${sdp(++version, `a=${step.sendReinvite}`)}\n    ]]>\n  </send>\n`;
+      const offer =
+        step.sendReinvite === 'c=0.0.0.0'
+          ? sdp(++version, '').replace('c=IN IP[media_ip_type] [media_ip]', 'c=IN IP4 0.0.0.0')
+          : sdp(++version, `a=${step.sendReinvite}`);
+      s += `  <send retrans="500">\n    <![CDATA[\n${side.request('INVITE', cseq)}      Content-Type: application/sdp\n      Content-Length: [len]\n${offer}\n    ]]>\n  </send>\n`;
       s += '  <recv response="100" optional="true"/>\n';
       s += recvChecked(
         'response="200"',
