@@ -291,13 +291,30 @@ describe('hold and retrieve with SIPp phones (csta.md §5.4)', () => {
     });
   }
 
-  it('the called SIPp phone holds with its own re-INVITE (inactive); the caller hangs up on the held call', async () => {
+  it('the called SIPp phone re-INVITEs without SDP, then holds (inactive); the caller hangs up on the held call', async () => {
     const alice = await phone('1001', 'alice');
     const bob = await phone('1002', 'bob');
-    await answering(bob, uasPhone([{ sendReinvite: 'inactive', media: alice.media }, 'recv-bye']));
+    // first a re-INVITE without SDP (alice's offer comes back in the 200, bob's answer goes to her in
+    // the ACK; no hold), then the hold
+    await answering(
+      bob,
+      uasPhone([
+        { sendReinvite: 'offerless', media: alice.media },
+        { sendReinvite: 'inactive', media: alice.media },
+        'recv-bye',
+      ]),
+    );
     await resetMonitors();
     // alice hangs up once bob's hold has reached her
-    calling(alice, '1002', uacPhone([{ recvReinvite: 'inactive', media: bob.media }, 'bye']));
+    calling(
+      alice,
+      '1002',
+      uacPhone([
+        { recvReinvite: 'offerless', media: bob.media },
+        { recvReinvite: 'inactive', media: bob.media },
+        'bye',
+      ]),
+    );
     await played(alice, bob);
     await client.expect(monA, [
       ...ANSWERED_A,
@@ -382,11 +399,13 @@ describe('hold and retrieve with SIPp phones (csta.md §5.4)', () => {
         'recv-bye',
       ]),
     );
-    // bob refreshes the session by UPDATE (RFC 4028); alice's answers come back through the 3PCC side
+    // bob refreshes the session by UPDATE (RFC 4028) and by an offerless re-INVITE (answered with
+    // alice's last SDP); alice's answers to his holds come back through the third-party side
     await answering(
       bob,
       uasPhone([
         'update',
+        { sendReinvite: 'offerless', media: alice.media },
         { sendReinvite: 'sendonly', media: alice.media },
         { sendReinvite: 'sendrecv', media: alice.media },
         'recv-bye',

@@ -212,21 +212,24 @@ export function uasScenario(behaviour: UasBehaviour): string {
  * The media direction a re-INVITE from the voice server must carry (`any`: none checked, as for the
  * offer a transfer target made), answered as RFC 3264 §6.1 says (sendonly → recvonly).
  */
-export type Direction = 'sendonly' | 'inactive' | 'sendrecv' | 'any';
+export type Direction = 'sendonly' | 'inactive' | 'sendrecv' | 'any' | 'offerless';
 
 /** One thing a SIPp phone does (or waits for) once its call is up, in order. */
 export type Step =
   /**
    * The voice server re-INVITEs this phone: the offer must have `direction` (and, when given, the
    * other phone's media port); answered with SDP, then its ACK (`ackOptional`: a BYE may overtake it).
+   * `offerless`: the re-INVITE has no SDP, the phone's 200 has the offer and the ACK must bring the
+   * answer (with `media`).
    */
   | { recvReinvite: Direction; media?: number; ackOptional?: boolean }
   /**
    * The phone re-INVITEs with its own SDP in `sendReinvite` direction (hold / retrieve from the phone);
    * `c=0.0.0.0` is the RFC 2543 hold that older phones still send (RFC 3264 §8.4). The answer must show
-   * the other phone's `media` when given.
+   * the other phone's `media` when given. `offerless`: no SDP (RFC 3261 §14.1), the 200 must bring an
+   * offer and the phone's ACK has the answer.
    */
-  | { sendReinvite: 'sendonly' | 'inactive' | 'sendrecv' | 'c=0.0.0.0'; media?: number }
+  | { sendReinvite: 'sendonly' | 'inactive' | 'sendrecv' | 'c=0.0.0.0' | 'offerless'; media?: number }
   /** A session refresh (RFC 4028) by UPDATE without a body; 200 expected. */
   | 'update'
   /** The phone hangs up. */
@@ -247,6 +250,7 @@ const ANSWER_DIRECTION: Record<Direction, string> = {
   inactive: 'a=inactive',
   sendrecv: 'a=sendrecv',
   any: '',
+  offerless: '',
 };
 
 let checkCounter = 0;
@@ -340,7 +344,11 @@ function steps(list: Step[], side: DialogSide, cseq: number): string {
       s += '  <recv request="BYE"/>\n';
       s += reply200;
     } else if ('recvReinvite' in step) {
-      s += recvChecked('request="INVITE"', offerChecks(step.recvReinvite, step.media));
+      const offerless = step.recvReinvite === 'offerless';
+      s += recvChecked(
+        'request="INVITE"',
+        offerless ? { headers: [['Content-Length', '^ *0 *$']] } : offerChecks(step.recvReinvite, step.media),
+      );
       s += `  <send>
     <![CDATA[
       SIP/2.0 200 OK
@@ -356,20 +364,29 @@ ${sdp(++version, ANSWER_DIRECTION[step.recvReinvite])}
     ]]>
   </send>
 `;
-      s += `  <recv request="ACK"${step.ackOptional === true ? ' optional="true"' : ''}/>\n`;
+      const answer = offerless ? offerChecks('any', step.media) : undefined;
+      s += recvChecked(`request="ACK"${step.ackOptional === true ? ' optional="true"' : ''}`, answer);
     } else {
       cseq++;
-      const offer =
-        step.sendReinvite === 'c=0.0.0.0'
-          ? sdp(++version, '').replace('c=IN IP[media_ip_type] [media_ip]', 'c=IN IP4 0.0.0.0')
-          : sdp(++version, `a=${step.sendReinvite}`);
-      s += `  <send retrans="500">\n    <![CDATA[\n${side.request('INVITE', cseq)}      Content-Type: application/sdp\n      Content-Length: [len]\n${offer}\n    ]]>\n  </send>\n`;
+      const body =
+        step.sendReinvite === 'offerless'
+          ? '      Content-Length: 0\n'
+          : `      Content-Type: application/sdp\n      Content-Length: [len]\n${
+              step.sendReinvite === 'c=0.0.0.0'
+                ? sdp(++version, '').replace('c=IN IP[media_ip_type] [media_ip]', 'c=IN IP4 0.0.0.0')
+                : sdp(++version, `a=${step.sendReinvite}`)
+            }\n`;
+      s += `  <send retrans="500">\n    <![CDATA[\n${side.request('INVITE', cseq)}${body}    ]]>\n  </send>\n`;
       s += '  <recv response="100" optional="true"/>\n';
       s += recvChecked(
         'response="200"',
         step.media === undefined ? undefined : { body: [`m=audio ${step.media} `] },
       );
-      s += `  <send>\n    <![CDATA[\n${side.request('ACK', cseq)}      Content-Length: 0\n    ]]>\n  </send>\n`;
+      const ackBody =
+        step.sendReinvite === 'offerless'
+          ? `      Content-Type: application/sdp\n      Content-Length: [len]\n${sdp(++version, '')}\n`
+          : '      Content-Length: 0\n';
+      s += `  <send>\n    <![CDATA[\n${side.request('ACK', cseq)}${ackBody}    ]]>\n  </send>\n`;
     }
   }
   return s;
