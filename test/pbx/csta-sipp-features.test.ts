@@ -45,6 +45,8 @@ interface Phone {
   name: string;
   sip: number;
   media: number;
+  /** A calling phone may use TCP (one connection to the voice server, as phones behind NAT do). */
+  transport: 'udp' | 'tcp';
   proc?: Proc;
 }
 
@@ -85,9 +87,9 @@ afterEach(async () => {
 });
 
 /** Ports for a SIPp phone (media = SIP port + 2, as the other tests use). */
-async function phone(ext: string, name: string): Promise<Phone> {
+async function phone(ext: string, name: string, transport: 'udp' | 'tcp' = 'udp'): Promise<Phone> {
   const sip = await freeUdpTcpPort();
-  return { ext, name, sip, media: sip + 2 };
+  return { ext, name, sip, media: sip + 2, transport };
 }
 
 /** Starts `p` as a called phone with `xml` for one call and registers its contact. */
@@ -142,6 +144,7 @@ function calling(p: Phone, callee: string, xml: string, pauseMs = 300): Phone {
     p.ext,
     '-ap',
     PASSWORDS[p.ext]!,
+    ...(p.transport === 'tcp' ? ['-t', 't1'] : []),
   ]);
   return p;
 }
@@ -200,53 +203,57 @@ const ANSWERED_A = [...DIALLED, 'Delivered(1002) connected newCall', 'Establishe
 const ANSWERED_B = ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall'];
 
 describe('hold and retrieve with SIPp phones (csta.md §5.4)', () => {
-  it('HoldCall/RetrieveCall on a phone-dialled call: both SIPp phones take the re-INVITEs', async () => {
-    const alice = await phone('1001', 'alice');
-    const bob = await phone('1002', 'bob');
-    // the holder (alice) gets bob's media inactive, bob gets alice's media sendonly; sendrecv to retrieve
-    await answering(
-      bob,
-      uasPhone([
-        { recvReinvite: 'sendonly', media: alice.media },
-        { recvReinvite: 'sendrecv', media: alice.media },
-        'recv-bye',
-      ]),
-    );
-    await resetMonitors();
-    calling(
-      alice,
-      '1002',
-      uacPhone([
-        { recvReinvite: 'inactive', media: bob.media },
-        { recvReinvite: 'sendrecv', media: bob.media },
-        'recv-bye',
-      ]),
-    );
-    const callID = await callIdOn(monB, 'EstablishedEvent');
-    await client.link.request({ name: 'HoldCall', callToBeHeld: { callID, deviceID: '1001' } });
-    await eventsOn(monB, 3, 'Held');
-    await client.link.request({ name: 'RetrieveCall', callToBeRetrieved: { callID, deviceID: '1001' } });
-    await eventsOn(monB, 4, 'Retrieved');
-    await client.link.request({
-      name: 'ClearConnection',
-      connectionToBeCleared: { callID, deviceID: '1001' },
+  for (const transport of ['udp', 'tcp'] as const) {
+    it(`HoldCall/RetrieveCall on a phone-dialled call (caller on ${transport}): both SIPp phones take the re-INVITEs`, async () => {
+      // over TCP the re-INVITEs to the caller must come on its own connection: its Contact has no
+      // transport parameter, and SIPp -t t1 listens on nothing else
+      const alice = await phone('1001', 'alice', transport);
+      const bob = await phone('1002', 'bob');
+      // the holder (alice) gets bob's media inactive, bob gets alice's media sendonly; sendrecv to retrieve
+      await answering(
+        bob,
+        uasPhone([
+          { recvReinvite: 'sendonly', media: alice.media },
+          { recvReinvite: 'sendrecv', media: alice.media },
+          'recv-bye',
+        ]),
+      );
+      await resetMonitors();
+      calling(
+        alice,
+        '1002',
+        uacPhone([
+          { recvReinvite: 'inactive', media: bob.media },
+          { recvReinvite: 'sendrecv', media: bob.media },
+          'recv-bye',
+        ]),
+      );
+      const callID = await callIdOn(monB, 'EstablishedEvent');
+      await client.link.request({ name: 'HoldCall', callToBeHeld: { callID, deviceID: '1001' } });
+      await eventsOn(monB, 3, 'Held');
+      await client.link.request({ name: 'RetrieveCall', callToBeRetrieved: { callID, deviceID: '1001' } });
+      await eventsOn(monB, 4, 'Retrieved');
+      await client.link.request({
+        name: 'ClearConnection',
+        connectionToBeCleared: { callID, deviceID: '1001' },
+      });
+      await played(alice, bob);
+      const a = await client.expect(monA, [
+        ...ANSWERED_A,
+        'Held(1001) hold normal',
+        'Retrieved(1001) connected normal',
+        'ConnectionCleared(1001) null normalClearing',
+      ]);
+      const b = await client.expect(monB, [
+        ...ANSWERED_B,
+        'Held(1001) connected normal',
+        'Retrieved(1001) connected normal',
+        'ConnectionCleared(1001) connected normalClearing',
+        'ConnectionCleared(1002) null normalClearing',
+      ]);
+      assert.equal(oneCallId(a, b), callID);
     });
-    await played(alice, bob);
-    const a = await client.expect(monA, [
-      ...ANSWERED_A,
-      'Held(1001) hold normal',
-      'Retrieved(1001) connected normal',
-      'ConnectionCleared(1001) null normalClearing',
-    ]);
-    const b = await client.expect(monB, [
-      ...ANSWERED_B,
-      'Held(1001) connected normal',
-      'Retrieved(1001) connected normal',
-      'ConnectionCleared(1001) connected normalClearing',
-      'ConnectionCleared(1002) null normalClearing',
-    ]);
-    assert.equal(oneCallId(a, b), callID);
-  });
+  }
 
   for (const hold of ['sendonly', 'c=0.0.0.0'] as const) {
     it(`the calling SIPp phone holds (${hold}) and retrieves with its own re-INVITEs, then hangs up`, async () => {

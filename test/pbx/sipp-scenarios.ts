@@ -28,8 +28,7 @@ const invite = (cseq: number, auth: boolean) => `  <send retrans="500">
       Call-ID: [call_id]
       CSeq: ${cseq} INVITE
       Contact: <sip:[field0]@[local_ip]:[local_port]>
-      ${auth ? '[authentication]' : ''}
-      Max-Forwards: 70
+${auth ? '      [authentication]\n' : ''}      Max-Forwards: 70
       Content-Type: application/sdp
       Content-Length: [len]
 ${SDP_BODY}
@@ -144,8 +143,7 @@ const uasResponse = (status: string, withSdp: boolean, cseq = '[last_CSeq:]') =>
       [last_Call-ID:]
       ${cseq}
       Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      ${withSdp ? 'Content-Type: application/sdp' : ''}
-      Content-Length: ${withSdp ? '[len]' : '0'}
+${withSdp ? '      Content-Type: application/sdp\n' : ''}      Content-Length: ${withSdp ? '[len]' : '0'}
 ${withSdp ? SDP_BODY : ''}
     ]]>
   </send>
