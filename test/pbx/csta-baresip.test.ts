@@ -1,7 +1,8 @@
 /**
  * CSTA features with baresip, a real softphone, where SIPp would not notice a problem: whether a phone
- * accepts the voice server's hold re-INVITEs and, for a single-step transfer, a re-INVITE carrying
- * another phone's SDP (another o= origin) and an offerless INVITE; and baresip's own hold and resume.
+ * accepts the voice server's hold re-INVITEs and, for the transfers, a re-INVITE carrying another
+ * phone's SDP (another o= origin), an offerless INVITE and a second call while in one (consultation, on a
+ * phone-dialled and on a MakeCall call); and baresip's own hold and resume.
  * Each CSTA event sequence is asserted per monitor.
  */
 import assert from 'node:assert/strict';
@@ -252,6 +253,68 @@ describe('CSTA with baresip phones', () => {
       'Established(1004) connected newCall',
       'Transfered(1001) connected transfer',
       'ConnectionCleared(1002) connected normalClearing',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+  });
+
+  it('MakeCall, then ConsultationCall and TransferCall: the same with a third-party call from the start', async () => {
+    const aliceFrom = alice.events.length;
+    const bobFrom = bob.events.length;
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+      autoOriginate: 'doNotPrompt',
+    });
+    const c1 = r.callingDevice.callID!;
+    await bob.waitForEvent('CALL_ESTABLISHED', 15_000, bobFrom);
+    await waitUntil(() => client.eventsOf(monB).length >= 2, 10_000, 'Established on bob');
+    const daveFrom = dave.events.length;
+    const consultation = await client.link.request({
+      name: 'ConsultationCall',
+      existingCall: { callID: c1, deviceID: '1001' },
+      consultedDevice: '1004',
+    });
+    const c2 = consultation.initiatedCall.callID!;
+    await dave.waitForEvent('CALL_ESTABLISHED', 15_000, daveFrom);
+    await waitUntil(() => client.eventsOf(monA).length >= 9, 10_000, 'the consultation is established');
+    await client.link.request({
+      name: 'TransferCall',
+      heldCall: { callID: c1, deviceID: '1001' },
+      activeCall: { callID: c2, deviceID: '1001' },
+    });
+    await waitUntil(
+      () => alice.events.slice(aliceFrom).filter((e) => e.type === 'CALL_CLOSED').length === 2,
+      10_000,
+      'both of alice’s lines closed',
+    );
+    const bobFrom2 = bob.events.length;
+    await dave.command('hangup');
+    await bob.waitForEvent('CALL_CLOSED', 10_000, bobFrom2);
+    const a = await client.expect(monA, [
+      'ServiceInitiated(1001) initiated makeCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Established(1002) connected newCall',
+      'Held(1001) hold consultation',
+      'ServiceInitiated(1001) initiated consultation',
+      'Originated(1001) connected newCall',
+      'Delivered(1004) connected newCall',
+      'Established(1004) connected newCall',
+      'Transfered(1001) null transfer',
+    ]);
+    assert.deepEqual(a.map(callIdOf), [c1, c1, c1, c1, c1, c2, c2, c2, c2, c1]);
+    await client.expect(monB, [
+      ...ANSWERED_B,
+      'Held(1001) connected consultation',
+      'Transfered(1001) connected transfer',
+      'ConnectionCleared(1004) connected normalClearing',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+    await client.expect(monD, [
+      'Delivered(1004) alerting newCall',
+      'Established(1004) connected newCall',
+      'Transfered(1001) connected transfer',
       'ConnectionCleared(1004) null normalClearing',
     ]);
   });

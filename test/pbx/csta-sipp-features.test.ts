@@ -581,6 +581,59 @@ describe('transfers with SIPp phones (csta.md §5.5)', () => {
       assert.deepEqual(delivered.lastRedirectionDevice, { numberDialed: transferring });
     });
   }
+  it('SingleStepTransferCall on a MakeCall call: the calling SIPp phone gets BYE, bob gets the offer of dave', async () => {
+    const alice = await phone('1001', 'alice');
+    const bob = await phone('1002', 'bob');
+    const dave = await phone('1004', 'dave');
+    await answering(
+      alice,
+      uasPhone(['recv-bye'], { invite: { headers: [['Call-Info', 'answer-after=0']] } }),
+    );
+    await answering(bob, uasPhone([{ recvReinvite: 'any', media: dave.media }, 'recv-bye']));
+    await answering(
+      dave,
+      uasPhone(['pause', 'bye'], {
+        invite: { headers: [['Content-Length', '^ *0 *$']] },
+        ack: { body: [`m=audio ${bob.media} `] },
+      }),
+    );
+    await resetMonitors();
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+      autoOriginate: 'doNotPrompt',
+    });
+    const callID = r.callingDevice.callID!;
+    await eventsOn(monB, 2, 'Established');
+    await client.link.request({
+      name: 'SingleStepTransferCall',
+      activeCall: { callID, deviceID: '1001' },
+      transferredTo: '1004',
+    });
+    await played(alice, bob, dave);
+    const a = await client.expect(monA, [
+      'ServiceInitiated(1001) initiated makeCall',
+      'Originated(1001) connected newCall',
+      'Delivered(1002) connected newCall',
+      'Established(1002) connected newCall',
+      'Transfered(1001) null singleStepTransfer',
+    ]);
+    const b = await client.expect(monB, [
+      ...ANSWERED_B,
+      'Transfered(1001) connected singleStepTransfer',
+      'Delivered(1004) connected singleStepTransfer',
+      'Established(1004) connected singleStepTransfer',
+      'ConnectionCleared(1004) connected normalClearing',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+    const d = await client.expect(monD, [
+      'Delivered(1004) alerting singleStepTransfer',
+      'Established(1004) connected singleStepTransfer',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+    assert.equal(oneCallId(a, b, d), callID);
+  });
 });
 
 describe('deflect, forwarding and do not disturb with SIPp phones (csta.md §5.3, §5.6, §5.7)', () => {
@@ -601,6 +654,52 @@ describe('deflect, forwarding and do not disturb with SIPp phones (csta.md §5.3
     await played(alice, bob, dave);
     const a = await client.expect(monA, [
       ...DIALLED,
+      'Delivered(1002) connected newCall',
+      'Delivered(1004) connected redirected',
+      'Established(1004) connected redirected',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    const b = await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Diverted(1002) null redirected to 1004',
+    ]);
+    const d = await client.expect(monD, [
+      'Delivered(1004) alerting redirected',
+      'Established(1004) connected redirected',
+      'ConnectionCleared(1001) connected normalClearing',
+      'ConnectionCleared(1004) null normalClearing',
+    ]);
+    assert.equal(oneCallId(a, b, d), callID);
+    redirectedFrom(a[3]!, '1002');
+  });
+
+  it('DeflectCall on a MakeCall call: the ringing SIPp phone is cancelled, dave gets the caller offer', async () => {
+    const alice = await phone('1001', 'alice');
+    const bob = await phone('1002', 'bob');
+    const dave = await phone('1004', 'dave');
+    await answering(alice, uasPhone(['recv-bye'], { ack: { body: [`m=audio ${dave.media} `] } }));
+    await answering(bob, uasScenario('ring'));
+    await answering(dave, uasPhone(['recv-bye'], { invite: { body: [`m=audio ${alice.media} `] } }));
+    await resetMonitors();
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+      autoOriginate: 'doNotPrompt',
+    });
+    const callID = r.callingDevice.callID!;
+    await eventsOn(monB, 1, 'Delivered');
+    await client.link.request({
+      name: 'DeflectCall',
+      callToBeDiverted: { callID, deviceID: '1002' },
+      newDestination: '1004',
+    });
+    await eventsOn(monD, 2, 'Established');
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID } });
+    await played(alice, bob, dave);
+    const a = await client.expect(monA, [
+      'ServiceInitiated(1001) initiated makeCall',
+      'Originated(1001) connected newCall',
       'Delivered(1002) connected newCall',
       'Delivered(1004) connected redirected',
       'Established(1004) connected redirected',
