@@ -7,6 +7,7 @@
  * other phone's media, offerless INVITEs, BYEs) and fail when it sends anything else.
  */
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import { VoiceServer } from '../../src/pbx/server.ts';
 import { InMemoryUserDirectory } from '../../src/pbx/users.ts';
 import { freeUdpTcpPort, type Proc, waitUntil } from '../helpers/net.ts';
 import { SippPhones } from '../helpers/sipp.ts';
-import { CstaTestClient, callIdOf } from './csta-client.ts';
+import { CstaTestClient, callIdOf, describe as describeEvent } from './csta-client.ts';
 import { type Step, uacPhone, uacScenario, uasPhone, uasScenario } from './sipp-scenarios.ts';
 
 const PASSWORDS: Record<string, string> = { '1001': 'alice-pw', '1002': 'bob-pw', '1004': 'dave-pw' };
@@ -53,7 +54,8 @@ interface Phone {
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sb-csta-sipp-features-'));
   phones = new SippPhones(dir, () => voice.sipPort);
-  voice = new VoiceServer({ users, host: '127.0.0.1', sipPort: 0, ringTimeoutMs: 1500 });
+  // the ring time is what no-answer forwarding waits for; long enough for DeflectCall on a busy machine
+  voice = new VoiceServer({ users, host: '127.0.0.1', sipPort: 0, ringTimeoutMs: 2500 });
   await voice.start();
   csta = new CstaInterface(voice, { port: 0 });
   await csta.start();
@@ -86,10 +88,34 @@ afterEach(async () => {
   await waitUntil(() => csta.model.size === 0, 5000, 'no calls left');
 });
 
+/**
+ * Ports handed out in this file: SIP port P, media P+2 and P+4 (SIPp binds its audio and video sockets
+ * there). A test picks the ports of all its phones before it starts them, so a port that is free now
+ * must not be handed out twice.
+ */
+const handedOut = new Set<number>();
+
+async function udpFree(port: number): Promise<boolean> {
+  const socket = createSocket('udp4');
+  const ok = await new Promise<boolean>((resolve) => {
+    socket.once('error', () => resolve(false));
+    socket.bind(port, '127.0.0.1', () => resolve(true));
+  });
+  socket.close();
+  return ok;
+}
+
 /** Ports for a SIPp phone (media = SIP port + 2, as the other tests use). */
 async function phone(ext: string, name: string, transport: 'udp' | 'tcp' = 'udp'): Promise<Phone> {
-  const sip = await freeUdpTcpPort();
-  return { ext, name, sip, media: sip + 2, transport };
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const sip = await freeUdpTcpPort();
+    const ports = [sip, sip + 2, sip + 4];
+    if (ports.some((p) => handedOut.has(p) || handedOut.has(p - 2) || handedOut.has(p + 2))) continue;
+    if (!(await udpFree(sip + 2)) || !(await udpFree(sip + 4))) continue;
+    for (const p of ports) handedOut.add(p);
+    return { ext, name, sip, media: sip + 2, transport };
+  }
+  throw new Error('no free ports for a SIPp phone');
 }
 
 /** Starts `p` as a called phone with `xml` for one call and registers its contact. */
@@ -168,23 +194,31 @@ async function resetMonitors(): Promise<void> {
   for (const m of [monA, monB, monD]) client.reset(m);
 }
 
+/** Waits for `predicate`; on a timeout the message shows every monitor's events and SIPp's errors. */
+async function waitFor(predicate: () => boolean, what: string): Promise<void> {
+  try {
+    await waitUntil(predicate, 10_000, what);
+  } catch (e) {
+    const seen = [monA, monB, monD].map(
+      (m) => `${m}: ${JSON.stringify(client.eventsOf(m).map(describeEvent))}`,
+    );
+    throw new Error(`${(e as Error).message}\n${seen.join('\n')}\n${phones.readErrors()}`);
+  }
+}
+
 /** Waits until `monitor` has seen an event named `name` and returns its callID. */
 async function callIdOn(monitor: string, name: string): Promise<string> {
   let found: CstaMessage | undefined;
-  await waitUntil(
-    () => {
-      found = client.eventsOf(monitor).find((e) => e.name === name);
-      return found !== undefined;
-    },
-    10_000,
-    `${name} on ${monitor}`,
-  );
+  await waitFor(() => {
+    found = client.eventsOf(monitor).find((e) => e.name === name);
+    return found !== undefined;
+  }, `${name} on ${monitor}`);
   return callIdOf(found!)!;
 }
 
 /** Waits until `monitor` has `count` events. */
 async function eventsOn(monitor: string, count: number, what: string): Promise<void> {
-  await waitUntil(() => client.eventsOf(monitor).length >= count, 10_000, what);
+  await waitFor(() => client.eventsOf(monitor).length >= count, what);
 }
 
 function oneCallId(...lists: CstaMessage[][]): string {
