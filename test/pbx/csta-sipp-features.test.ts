@@ -7,7 +7,6 @@
  * other phone's media, offerless INVITEs, BYEs) and fail when it sends anything else.
  */
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +15,7 @@ import type { CstaMessage } from '../../src/csta/index.ts';
 import { CstaInterface } from '../../src/pbx/csta-interface.ts';
 import { VoiceServer } from '../../src/pbx/server.ts';
 import { InMemoryUserDirectory } from '../../src/pbx/users.ts';
-import { freeUdpTcpPort, type Proc, waitUntil } from '../helpers/net.ts';
+import { type Proc, waitUntil } from '../helpers/net.ts';
 import { SippPhones } from '../helpers/sipp.ts';
 import { CstaTestClient, callIdOf, describe as describeEvent } from './csta-client.ts';
 import { type Step, uacPhone, uacScenario, uasPhone, uasScenario } from './sipp-scenarios.ts';
@@ -88,34 +87,9 @@ afterEach(async () => {
   await waitUntil(() => csta.model.size === 0, 5000, 'no calls left');
 });
 
-/**
- * Ports handed out in this file: SIP port P, media P+2 and P+4 (SIPp binds its audio and video sockets
- * there). A test picks the ports of all its phones before it starts them, so a port that is free now
- * must not be handed out twice.
- */
-const handedOut = new Set<number>();
-
-async function udpFree(port: number): Promise<boolean> {
-  const socket = createSocket('udp4');
-  const ok = await new Promise<boolean>((resolve) => {
-    socket.once('error', () => resolve(false));
-    socket.bind(port, '127.0.0.1', () => resolve(true));
-  });
-  socket.close();
-  return ok;
-}
-
 /** Ports for a SIPp phone (media = SIP port + 2, as the other tests use). */
 async function phone(ext: string, name: string, transport: 'udp' | 'tcp' = 'udp'): Promise<Phone> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const sip = await freeUdpTcpPort();
-    const ports = [sip, sip + 2, sip + 4];
-    if (ports.some((p) => handedOut.has(p) || handedOut.has(p - 2) || handedOut.has(p + 2))) continue;
-    if (!(await udpFree(sip + 2)) || !(await udpFree(sip + 4))) continue;
-    for (const p of ports) handedOut.add(p);
-    return { ext, name, sip, media: sip + 2, transport };
-  }
-  throw new Error('no free ports for a SIPp phone');
+  return { ext, name, ...(await phones.phonePorts()), transport };
 }
 
 /** Starts `p` as a called phone with `xml` for one call and registers its contact. */
