@@ -1,10 +1,12 @@
 /**
  * CSTA features with real SIPp phones (sip-tester) through the voice server, each event sequence asserted
- * per monitor by a CSTA client on TCP (reference/csta.md §5): hold and retrieve (by CSTA, and by a
- * phone's own re-INVITE), consultation and transfer, single-step transfer, deflect, forwarding
- * (immediate, busy, no answer), do not disturb, and a CSTA client that vanishes mid-call. The SIPp
- * scenarios answer exactly what the voice server sends (re-INVITEs with sendonly/inactive/sendrecv and the
- * other phone's media, offerless INVITEs, BYEs) and fail when it sends anything else.
+ * per monitor by a CSTA client on TCP (reference/csta.md §5): hold and retrieve (by CSTA, with the
+ * caller on UDP and on TCP, and by a phone's own re-INVITE: sendonly, inactive, c=0.0.0.0; offerless
+ * re-INVITEs and UPDATE refreshes change nothing), consultation and transfer, single-step transfer,
+ * deflect, forwarding (immediate, busy, no answer), do not disturb, and a CSTA client that vanishes
+ * mid-call; on phone-dialled (B2BUA) and MakeCall (third-party) calls. The SIPp scenarios answer exactly
+ * what the voice server sends (re-INVITEs with sendonly/inactive/sendrecv and the other phone's media,
+ * offerless INVITEs, answers in ACKs, BYEs) and fail when it sends anything else.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
