@@ -673,9 +673,9 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     return true;
   }
 
-  /** A side's own re-INVITE offer: sendonly/inactive holds the call, sendrecv takes it off hold. */
+  /** A side's own re-INVITE offer: a hold offer holds the call (isHoldOffer), any other takes it off hold. */
   private noteDirection(bridge: Bridge, side: 'A' | 'B', sdp: Buffer): void {
-    const held = /^a=(sendonly|inactive)\s*$/m.test(sdp.toString('latin1'));
+    const held = isHoldOffer(sdp);
     const media = this.mediaOf(bridge);
     if (media.held[side] === held) return;
     media.held[side] = held;
@@ -849,6 +849,15 @@ export class B2bua extends EventEmitter<B2buaEvents> {
       this.endBridge(bridge, 'shutdown', undefined);
     }
   }
+}
+
+/**
+ * Whether a phone's own offer puts the call on hold: `a=sendonly` or `a=inactive` (RFC 3264 §8.4), or
+ * the RFC 2543 way that older phones still use, a connection address of 0.0.0.0.
+ */
+export function isHoldOffer(sdp: Buffer): boolean {
+  const text = sdp.toString('latin1');
+  return /^a=(sendonly|inactive)\s*$/m.test(text) || /^c=IN IP4 0\.0\.0\.0\s*$/m.test(text);
 }
 
 /** The SDP with every media direction replaced by `direction` and the o= session version raised. */

@@ -16,7 +16,7 @@ import type {
   ServerTransaction,
 } from '../sip/transaction.ts';
 import type { Endpoint } from '../sip/transport.ts';
-import { type DetachedLeg, withDirection } from './b2bua.ts';
+import { type DetachedLeg, isHoldOffer, withDirection } from './b2bua.ts';
 import type { CallControl, CallEnd, CallModel, ModelCall } from './call-model.ts';
 import type { Binding, Registrar } from './registrar.ts';
 import type { UserDirectory } from './users.ts';
@@ -806,9 +806,20 @@ export class ThirdPartyCalls {
       case 'INVITE':
         this.relayReinvite(call, side, leg, request, tx);
         return true;
+      case 'UPDATE': {
+        // An UPDATE without a body is a session refresh (RFC 4028), answered here; an offer in an
+        // UPDATE is not relayed on third-party calls.
+        if (request.body.length > 0) {
+          tx.reply(488);
+          return true;
+        }
+        const ok = createResponse(request, 200);
+        ok.append('Contact', leg.dialog.localContact);
+        tx.respond(ok);
+        return true;
+      }
       default:
-        // UPDATE and the rest are not relayed on third-party calls
-        tx.reply(request.method === 'UPDATE' ? 488 : 501);
+        tx.reply(501);
         return true;
     }
   }
@@ -911,9 +922,9 @@ export class ThirdPartyCalls {
     );
   }
 
-  /** A phone's own offer: sendonly/inactive holds the call for it, anything else takes it off hold. */
+  /** A phone's own offer: a hold offer holds the call for it (isHoldOffer), any other takes it off hold. */
   private noteDirection(call: ThirdPartyCall, device: string, sdp: Buffer): void {
-    const held = /^a=(sendonly|inactive)\s*$/m.test(sdp.toString('latin1'));
+    const held = isHoldOffer(sdp);
     call.holding ??= { busy: false, bump: 0, held: new Set() };
     if (call.holding.held.has(device) === held) return;
     if (held) {

@@ -1,5 +1,6 @@
 /** SIPp (package sip-tester) as test phones: runs scenarios in a work directory and registers UASes. */
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freeUdpTcpPort, Proc } from './net.ts';
@@ -7,6 +8,23 @@ import { requirePeer } from './peers.ts';
 
 /** REGISTER with digest; the Contact points at another SIPp (the UAS) that takes the calls. */
 const REGISTER_XML = new URL('../pbx/sipp/register.xml', import.meta.url).pathname;
+
+/**
+ * SIP ports handed out in this process by phonePorts(), each with the media ports SIPp binds beside it
+ * (-mp P+2: audio at P+2, video at P+4). A test may pick the ports of several phones before it starts
+ * them, so a port that is merely free now must not be handed out twice.
+ */
+const handedOut = new Set<number>();
+
+async function udpFree(port: number): Promise<boolean> {
+  const socket = createSocket('udp4');
+  const ok = await new Promise<boolean>((resolve) => {
+    socket.once('error', () => resolve(false));
+    socket.bind(port, '127.0.0.1', () => resolve(true));
+  });
+  socket.close();
+  return ok;
+}
 
 export class SippPhones {
   readonly dir: string;
@@ -18,6 +36,19 @@ export class SippPhones {
   constructor(dir: string, registrarPort: () => number) {
     this.dir = dir;
     this.registrarPort = registrarPort;
+  }
+
+  /** A SIP port (UDP and TCP) and the media port for `-mp`, none handed out before in this process. */
+  async phonePorts(): Promise<{ sip: number; media: number }> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const sip = await freeUdpTcpPort();
+      const ports = [sip, sip + 2, sip + 4];
+      if (ports.some((p) => handedOut.has(p) || handedOut.has(p - 2) || handedOut.has(p + 2))) continue;
+      if (!(await udpFree(sip + 2)) || !(await udpFree(sip + 4))) continue;
+      for (const p of ports) handedOut.add(p);
+      return { sip, media: sip + 2 };
+    }
+    throw new Error('no free ports for a SIPp phone');
   }
 
   /** Starts SIPp on loopback with error traces in the work directory. */

@@ -12,7 +12,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { CstaInterface } from '../../src/pbx/csta-interface.ts';
 import { VoiceServer } from '../../src/pbx/server.ts';
 import { InMemoryUserDirectory } from '../../src/pbx/users.ts';
-import { freeUdpTcpPort, type Proc, waitUntil } from '../helpers/net.ts';
+import { type Proc, waitUntil } from '../helpers/net.ts';
 import { SippPhones } from '../helpers/sipp.ts';
 import { CstaTestClient, callIdOf } from './csta-client.ts';
 import { type UacOutcome, type UasBehaviour, uacScenario, uasScenario } from './sipp-scenarios.ts';
@@ -59,21 +59,10 @@ beforeEach(() => {
 
 /** A SIPp UAS registered as `ext`, with one call of `behaviour` to play. */
 async function uas(ext: string, password: string, behaviour: UasBehaviour): Promise<Proc> {
-  const port = await freeUdpTcpPort();
+  const { sip: port, media } = await phones.phonePorts();
   const file = join(dir, `uas-${ext}-${behaviour}.xml`);
   writeFileSync(file, uasScenario(behaviour));
-  const p = phones.run([
-    '-sf',
-    file,
-    '-p',
-    String(port),
-    '-m',
-    '1',
-    '-timeout',
-    '30s',
-    '-mp',
-    String(port + 2),
-  ]);
+  const p = phones.run(['-sf', file, '-p', String(port), '-m', '1', '-timeout', '30s', '-mp', String(media)]);
   await phones.register(ext, password, port);
   await waitUntil(
     () => voice.registrar.lookup(ext).some((b) => b.uri.port === port),
@@ -95,7 +84,7 @@ async function callThrough(outcome: UacOutcome, behaviour: UasBehaviour): Promis
   writeFileSync(uacFile, uacScenario(outcome));
   const csv = join(dir, 'caller.csv');
   writeFileSync(csv, 'SEQUENTIAL\n1001;localhost;alice-pw;1002\n');
-  const uacPort = await freeUdpTcpPort();
+  const { sip: uacPort, media: uacMedia } = await phones.phonePorts();
   const uac = phones.run([
     '-sf',
     uacFile,
@@ -111,7 +100,7 @@ async function callThrough(outcome: UacOutcome, behaviour: UasBehaviour): Promis
     '-timeout',
     '30s',
     '-mp',
-    String(uacPort + 2),
+    String(uacMedia),
     '-au',
     '1001',
     '-ap',

@@ -1441,6 +1441,55 @@ describe('CSTA interface: a phone re-INVITEs inside a MakeCall call', () => {
   });
 });
 
+/** The phone sends an UPDATE in its dialog, with `sdp` as offer when given. */
+async function update(p: TestPhone, sdp?: string): Promise<SipResponse> {
+  const request = p.dialog!.createRequest('UPDATE');
+  if (sdp !== undefined) {
+    request.set('Content-Type', 'application/sdp');
+    request.body = Buffer.from(sdp);
+  }
+  const destination = { protocol: 'UDP' as const, address: '127.0.0.1', port: voice.sipPort };
+  return new Promise<SipResponse>((resolve, reject) => {
+    p.stack.sendRequest(
+      request,
+      {
+        onResponse: (r) => {
+          if (r.status >= 200) resolve(r);
+        },
+        onTimeout: () => reject(new Error('UPDATE timed out')),
+        onTransportError: (_tx, e) => reject(e),
+      },
+      destination,
+    );
+  });
+}
+
+describe('CSTA interface: UPDATE inside a MakeCall call', () => {
+  it('a session refresh (UPDATE without a body, RFC 4028) gets 200 with Contact; an UPDATE offer gets 488', async () => {
+    alice.mode = 'answer';
+    bob.mode = 'answer';
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+    });
+    await client.expect(monB, ['Delivered(1002) alerting newCall', 'Established(1002) connected newCall']);
+    await waitUntil(() => bob.dialog !== undefined && alice.dialog !== undefined, 3000, 'both in dialogs');
+    const refreshed = await update(bob);
+    assert.equal(refreshed.status, 200);
+    assert.ok(refreshed.contacts.length === 1, 'the 200 has a Contact');
+    assert.equal((await update(alice)).status, 200);
+    assert.equal((await update(bob, `${SDP(32000)}a=sendonly\r\n`)).status, 488);
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID: r.callingDevice.callID! } });
+    await client.expect(monB, [
+      'Delivered(1002) alerting newCall',
+      'Established(1002) connected newCall',
+      'ConnectionCleared(1001) connected normalClearing',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+  });
+});
+
 describe('CSTA interface: forwarding on busy and no answer for MakeCall calls', () => {
   it('the called phone is busy, then does not answer: the call goes on to the destination', async () => {
     const dave = await phone('1004', 'dave-secret');
