@@ -205,7 +205,10 @@ describe('XEP-0050 ad-hoc commands', () => {
       /^Your phone 1001: others see state .*\nbob@localhost: numbers \(your setting\)$/,
     );
     // The next form shows the settings before the owner picks a contact.
-    assert.match(instructions, /^Your phone 1001: others see state .*\nbob@localhost: numbers \(your setting\)$/);
+    assert.match(
+      instructions,
+      /^Your phone 1001: others see state .*\nbob@localhost: numbers \(your setting\)$/,
+    );
     assert.match(await submit('bob', ''), /^Say "share <contact> none\|state\|numbers"/);
     assert.match(await submit('bob', 'default'), /^bob@localhost now sees state: /);
     assert.equal(phone.sharing.setting('1001', 'bob@localhost'), undefined);
