@@ -76,6 +76,8 @@ interface Bridge {
 
 interface MediaState {
   sdp: { A?: { type: string; body: Buffer }; B?: { type: string; body: Buffer } };
+  /** A side's latest SDP with a real address: an RFC 2543 hold (c=0.0.0.0) must not be re-offered. */
+  usable: { A?: { type: string; body: Buffer }; B?: { type: string; body: Buffer } };
   held: { A: boolean; B: boolean };
   /** Added to the o= session version of SDP we re-offer on a side's behalf. */
   bump: number;
@@ -661,7 +663,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
   // ---- hold (CSTA HoldCall/RetrieveCall and Held/Retrieved; used by csta-interface.ts) ------------
 
   private mediaOf(bridge: Bridge): MediaState {
-    bridge.media ??= { sdp: {}, held: { A: false, B: false }, bump: 0, busy: false };
+    bridge.media ??= { sdp: {}, usable: {}, held: { A: false, B: false }, bump: 0, busy: false };
     return bridge.media;
   }
 
@@ -669,7 +671,9 @@ export class B2bua extends EventEmitter<B2buaEvents> {
   private noteSdp(bridge: Bridge, side: 'A' | 'B', message: SipRequest | SipResponse): boolean {
     const type = message.get('Content-Type');
     if (message.body.length === 0 || type === undefined) return false;
-    this.mediaOf(bridge).sdp[side] = { type, body: message.body };
+    const media = this.mediaOf(bridge);
+    media.sdp[side] = { type, body: message.body };
+    if (!hasNullAddress(message.body)) media.usable[side] = media.sdp[side];
     return true;
   }
 
@@ -694,8 +698,8 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     if (bridge.reinvite !== undefined || media.busy || bridge.ackToB !== undefined) return false;
     const holder: 'A' | 'B' = party === 'caller' ? 'A' : 'B';
     const other: 'A' | 'B' = holder === 'A' ? 'B' : 'A';
-    const holderSdp = media.sdp[holder];
-    const otherSdp = media.sdp[other];
+    const holderSdp = media.usable[holder] ?? media.sdp[holder];
+    const otherSdp = media.usable[other] ?? media.sdp[other];
     if (holderSdp === undefined || otherSdp === undefined) return false;
     media.busy = true;
     media.bump++;
@@ -856,8 +860,15 @@ export class B2bua extends EventEmitter<B2buaEvents> {
  * the RFC 2543 way that older phones still use, a connection address of 0.0.0.0.
  */
 export function isHoldOffer(sdp: Buffer): boolean {
-  const text = sdp.toString('latin1');
-  return /^a=(sendonly|inactive)\s*$/m.test(text) || /^c=IN IP4 0\.0\.0\.0\s*$/m.test(text);
+  return /^a=(sendonly|inactive)\s*$/m.test(sdp.toString('latin1')) || hasNullAddress(sdp);
+}
+
+/**
+ * Whether the SDP's connection address is 0.0.0.0 (the RFC 2543 hold): such SDP says nothing about where
+ * the phone's media is, so it is never re-offered to take a call off hold.
+ */
+export function hasNullAddress(sdp: Buffer): boolean {
+  return /^c=IN IP4 0\.0\.0\.0\s*$/m.test(sdp.toString('latin1'));
 }
 
 /** The SDP with every media direction replaced by `direction` and the o= session version raised. */

@@ -16,7 +16,7 @@ import type {
   ServerTransaction,
 } from '../sip/transaction.ts';
 import type { Endpoint } from '../sip/transport.ts';
-import { type DetachedLeg, isHoldOffer, withDirection } from './b2bua.ts';
+import { type DetachedLeg, hasNullAddress, isHoldOffer, withDirection } from './b2bua.ts';
 import type { CallControl, CallEnd, CallModel, ModelCall } from './call-model.ts';
 import type { Binding, Registrar } from './registrar.ts';
 import type { UserDirectory } from './users.ts';
@@ -67,6 +67,11 @@ interface ThirdPartyCall {
   relaying?: { okRetransmit?: { stop(): void } } | undefined;
   /** Hold bookkeeping: a re-INVITE pair under way, o= version bump, who holds. */
   holding?: { busy: boolean; bump: number; held: Set<string> } | undefined;
+  /**
+   * The offer/answer from before a phone's RFC 2543 hold (c=0.0.0.0): re-offered instead of it, since
+   * the 0.0.0.0 SDP no longer says where that phone's media is.
+   */
+  beforeNullHold?: { offer?: { type: string; body: Buffer }; answer?: { type: string; body: Buffer } };
 }
 
 /** A = the calling phone, B = the called phone, C = a single-step transfer target (it becomes B). */
@@ -566,8 +571,13 @@ export class ThirdPartyCalls {
     h.busy = true;
     h.bump++;
     const callerHolds = device === call.model.caller;
-    const holderSdp = callerHolds ? call.offer : call.answer;
-    const otherSdp = callerHolds ? call.answer : call.offer;
+    // only while the current SDP is still the 0.0.0.0 one (a transfer may have replaced it since)
+    const real = (sdp: { type: string; body: Buffer }, before: { type: string; body: Buffer } | undefined) =>
+      hasNullAddress(sdp.body) ? (before ?? sdp) : sdp;
+    const offer = real(call.offer, call.beforeNullHold?.offer);
+    const answer = real(call.answer, call.beforeNullHold?.answer);
+    const holderSdp = callerHolds ? offer : answer;
+    const otherSdp = callerHolds ? answer : offer;
     let pending = 2;
     let allOk = true;
     const finish = (ok: boolean) => {
@@ -893,6 +903,12 @@ export class ThirdPartyCalls {
             const rType = r.get('Content-Type');
             const got =
               rType === undefined || r.body.length === 0 ? undefined : { type: rType, body: r.body };
+            const key = side === 'A' ? 'offer' : 'answer';
+            const previous = call[key];
+            call.beforeNullHold ??= {};
+            if (!hasNullAddress(offer.body)) delete call.beforeNullHold[key];
+            else if (previous !== undefined && !hasNullAddress(previous.body))
+              call.beforeNullHold[key] = previous;
             if (side === 'A') {
               call.offer = offer;
               if (got !== undefined) call.answer = got;

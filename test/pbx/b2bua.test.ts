@@ -275,7 +275,8 @@ describe('B2BUA', () => {
       users,
       host: '127.0.0.1',
       sipPort: 0,
-      timers: { T1: 10, T2: 80, T4: 100, D: 200 },
+      // short timers so the drain is quick, but not so short that a loaded machine times out a transaction
+      timers: { T1: 25, T2: 200, T4: 250, D: 500 },
     });
     await fast.start();
     try {

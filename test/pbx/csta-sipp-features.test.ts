@@ -308,6 +308,53 @@ describe('hold and retrieve with SIPp phones (csta.md §5.4)', () => {
     });
   }
 
+  it('the calling SIPp phone holds the RFC 2543 way (c=0.0.0.0); RetrieveCall re-offers its SDP from before the hold', async () => {
+    const alice = await phone('1001', 'alice');
+    const bob = await phone('1002', 'bob');
+    // bob gets alice's 0.0.0.0 offer relayed, then, on RetrieveCall, alice's real address again (the
+    // sendrecv offer check wants c=IN IP4 127.0.0.1 and alice's media port)
+    await answering(
+      bob,
+      uasPhone([
+        { recvReinvite: 'any', media: alice.media },
+        { recvReinvite: 'sendrecv', media: alice.media },
+        'recv-bye',
+      ]),
+    );
+    await resetMonitors();
+    calling(
+      alice,
+      '1002',
+      uacPhone([
+        { sendReinvite: 'c=0.0.0.0', media: bob.media },
+        { recvReinvite: 'sendrecv', media: bob.media },
+        'recv-bye',
+      ]),
+    );
+    const callID = await callIdOn(monB, 'HeldEvent');
+    await client.link.request({ name: 'RetrieveCall', callToBeRetrieved: { callID, deviceID: '1001' } });
+    await eventsOn(monB, 4, 'Retrieved');
+    await client.link.request({
+      name: 'ClearConnection',
+      connectionToBeCleared: { callID, deviceID: '1001' },
+    });
+    await played(alice, bob);
+    const a = await client.expect(monA, [
+      ...ANSWERED_A,
+      'Held(1001) hold normal',
+      'Retrieved(1001) connected normal',
+      'ConnectionCleared(1001) null normalClearing',
+    ]);
+    const b = await client.expect(monB, [
+      ...ANSWERED_B,
+      'Held(1001) connected normal',
+      'Retrieved(1001) connected normal',
+      'ConnectionCleared(1001) connected normalClearing',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+    oneCallId(a, b);
+  });
+
   it('the called SIPp phone re-INVITEs without SDP, then holds (inactive); the caller hangs up on the held call', async () => {
     const alice = await phone('1001', 'alice');
     const bob = await phone('1002', 'bob');
@@ -405,6 +452,54 @@ describe('hold and retrieve with SIPp phones (csta.md §5.4)', () => {
     ]);
     assert.equal(oneCallId(a, b), callID);
   });
+  it('on a MakeCall call bob holds the RFC 2543 way (c=0.0.0.0); RetrieveCall re-offers his SDP from before', async () => {
+    const alice = await phone('1001', 'alice');
+    const bob = await phone('1002', 'bob');
+    await answering(
+      alice,
+      uasPhone(
+        [
+          { recvReinvite: 'any', media: bob.media },
+          { recvReinvite: 'sendrecv', media: bob.media },
+          'recv-bye',
+        ],
+        { invite: { headers: [['Call-Info', 'answer-after=0']] }, ack: { body: [`m=audio ${bob.media} `] } },
+      ),
+    );
+    await answering(
+      bob,
+      uasPhone(
+        [
+          { sendReinvite: 'c=0.0.0.0', media: alice.media },
+          { recvReinvite: 'sendrecv', media: alice.media },
+          'recv-bye',
+        ],
+        { invite: { body: [`m=audio ${alice.media} `] } },
+      ),
+    );
+    await resetMonitors();
+    const r = await client.link.request({
+      name: 'MakeCall',
+      callingDevice: '1001',
+      calledDirectoryNumber: '1002',
+      autoOriginate: 'doNotPrompt',
+    });
+    const callID = r.callingDevice.callID!;
+    await callIdOn(monB, 'HeldEvent');
+    await client.link.request({ name: 'RetrieveCall', callToBeRetrieved: { callID, deviceID: '1002' } });
+    await eventsOn(monB, 4, 'Retrieved');
+    await client.link.request({ name: 'ClearCall', callToBeCleared: { callID } });
+    await played(alice, bob);
+    const b = await client.expect(monB, [
+      ...ANSWERED_B,
+      'Held(1002) hold normal',
+      'Retrieved(1002) connected normal',
+      'ConnectionCleared(1001) connected normalClearing',
+      'ConnectionCleared(1002) null normalClearing',
+    ]);
+    assert.equal(oneCallId(b), callID);
+  });
+
   it("a SIPp phone's UPDATE refresh is answered and its re-INVITEs in a MakeCall call are relayed: Held, Retrieved", async () => {
     const alice = await phone('1001', 'alice');
     const bob = await phone('1002', 'bob');

@@ -290,6 +290,8 @@ function closed(s: string): string {
 function offerChecks(direction: Direction, media: number | undefined): Checks {
   const body = [direction === 'any' ? 'm=audio ' : `a=${direction}`];
   if (media !== undefined) body.push(`m=audio ${media} `);
+  // an offer that takes a call off hold must say where the media is (never an RFC 2543 0.0.0.0)
+  if (media !== undefined && direction === 'sendrecv') body.push('c=IN IP4 127\\.0\\.0\\.1');
   return { body };
 }
 
