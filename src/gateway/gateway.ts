@@ -21,6 +21,7 @@ import {
   UnknownMessageError,
 } from '../csta/index.ts';
 import { Element } from '../xml/index.ts';
+import { bareOf } from '../xmpp/jid.ts';
 import {
   CallRegistry,
   type DeviceAuthorization,
@@ -125,11 +126,6 @@ const CALL_CONTROL_FLAG: Record<string, string> = {
   ServiceInitiatedEvent: 'serviceInitiated',
   TransferedEvent: 'transferred',
 };
-
-function bareOf(jid: string): string {
-  const slash = jid.indexOf('/');
-  return slash < 0 ? jid : jid.slice(0, slash);
-}
 
 /** Every callID in a message, wherever it sits. */
 function callIDsIn(value: unknown, out: Set<string>, depth = 0): Set<string> {

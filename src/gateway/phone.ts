@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { type CstaErrorCode, type CstaMessage, CstaRequestError, describeErrorCode } from '../csta/index.ts';
 import { type Element, serialize } from '../xml/index.ts';
+import { bareOf } from '../xmpp/jid.ts';
 import { normalizeDevice } from './authorization.ts';
 import { stanza } from './component.ts';
 import { type DeviceNotice, DeviceState, type PhoneCall, type PhonePresence } from './device-state.ts';
@@ -68,13 +69,13 @@ const HELP = `Phone commands (send them to me; case does not matter):
   help                     this text
 Add a phone to your contacts as EXTENSION@GATEWAY to see its state; message it "call" to call it.`;
 
-function bareOf(jid: string): string {
-  const slash = jid.indexOf('/');
-  return (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
+/** The bare JID as this service keys users and subscribers: lower case (ASCII nodeprep/nameprep). */
+function bareKey(jid: string): string {
+  return bareOf(jid).toLowerCase();
 }
 
 function domainOf(jid: string): string {
-  return bareOf(jid).split('@').pop()!;
+  return bareKey(jid).split('@').pop()!;
 }
 
 export class PhoneService {
@@ -116,7 +117,7 @@ export class PhoneService {
       log: options.log,
     });
     for (const u of options.users) {
-      const user = { ...u, jid: bareOf(u.jid), extension: normalizeDevice(u.extension) };
+      const user = { ...u, jid: bareKey(u.jid), extension: normalizeDevice(u.extension) };
       this.byJid.set(user.jid, user);
       this.byExtension.set(user.extension, user);
       this.byName.set(user.name.toLowerCase(), user);
@@ -243,7 +244,7 @@ export class PhoneService {
   private trackAvailability(presence: Element): void {
     const from = presence.attr('from');
     if (from === undefined) return;
-    const bare = bareOf(from);
+    const bare = bareKey(from);
     const type = presence.attr('type');
     const full = from.includes('/') ? from : '*';
     const before = this.online.has(bare);
@@ -371,8 +372,8 @@ export class PhoneService {
     const from = p.attr('from');
     const to = p.attr('to');
     if (from === undefined || to === undefined) return;
-    const subscriber = bareOf(from);
-    const extension = normalizeDevice(bareOf(to).split('@')[0]!);
+    const subscriber = bareKey(from);
+    const extension = normalizeDevice(bareKey(to).split('@')[0]!);
     const contact = `${extension}@${this.jid}`;
     const known = this.states.has(extension);
     switch (p.attr('type')) {
@@ -468,7 +469,7 @@ export class PhoneService {
     const t = target.trim().replace(/^xmpp:/i, '');
     if (/^[0-9*#+]{1,32}$/.test(t)) return { number: t, label: this.describeParty(t) };
     if (t.includes('@')) {
-      const bare = bareOf(t);
+      const bare = bareKey(t);
       const [local, domain] = bare.split('@') as [string, string];
       if (domain === this.jid && /^[0-9*#+]{1,32}$/.test(local))
         return { number: local, label: this.describeParty(local) };
@@ -489,10 +490,10 @@ export class PhoneService {
     const from = m.attr('from');
     const body = m.getChildText('body')?.trim();
     if (from === undefined || body === undefined || body === '') return;
-    const to = bareOf(m.attr('to') ?? this.jid);
+    const to = bareKey(m.attr('to') ?? this.jid);
     const replyFrom = to === this.jid ? this.jid : to;
     const reply = (text: string) => this.sendMessage(from, text, replyFrom);
-    const user = this.byJid.get(bareOf(from));
+    const user = this.byJid.get(bareKey(from));
     let text = body;
     // "call" (or any command without a target) sent to a phone contact acts on that phone's number.
     if (to !== this.jid && to.endsWith(`@${this.jid}`)) {
@@ -522,7 +523,7 @@ export class PhoneService {
    */
   async execute(from: string, command: string, argument: string): Promise<{ notes: string[]; ok: boolean }> {
     const notes: string[] = [];
-    const user = this.byJid.get(bareOf(from));
+    const user = this.byJid.get(bareKey(from));
     if (user === undefined) {
       return {
         notes: ['You have no phone here: ask your administrator to give your account an extension.'],
@@ -581,7 +582,7 @@ export class PhoneService {
     const t = text.trim().replace(/^xmpp:/i, '');
     if (/^[0-9*#+]{1,32}$/.test(t)) return this.byExtension.get(normalizeDevice(t))?.jid;
     if (t.includes('@')) {
-      const bare = bareOf(t);
+      const bare = bareKey(t);
       if (bare.length > 1023 || !/^[^@/\s]+@[^@/\s]+$/.test(bare)) return undefined;
       const [local, domain] = bare.split('@') as [string, string];
       if (domain === this.jid) return this.byExtension.get(normalizeDevice(local))?.jid;

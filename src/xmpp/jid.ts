@@ -210,6 +210,15 @@ export function tryParseJid(input: string | undefined): Jid | undefined {
   }
 }
 
+/**
+ * The bare part of a JID string as it came off the wire (everything before the first '/'), without
+ * preparation: for keys and comparisons of JIDs the server already prepared, where parseJid is too slow.
+ */
+export function bareOf(jid: string): string {
+  const slash = jid.indexOf('/');
+  return slash < 0 ? jid : jid.slice(0, slash);
+}
+
 // XEP-0106 JID escaping: for turning arbitrary user names (e.g. from a directory) into localparts.
 const ESCAPES: Array<[string, string]> = [
   ['\\', '\\5c'],

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import {
+  bareOf,
   escapeLocal,
   JidError,
   parseJid,
@@ -126,4 +127,15 @@ test('XEP-0106 escaping round-trips and yields valid localparts', () => {
   assert.equal(escaped, 'd\\27artagnan\\20\\40\\20\\22paris\\22\\20\\26\\20\\3cco\\3e\\2fx\\3ay\\5c20');
   assert.equal(unescapeLocal(escaped), raw);
   assert.equal(parseJid(`${escaped}@example.com`).local, escaped);
+});
+
+test('bareOf cuts at the first slash only, like parseJid, and leaves the rest as it is', () => {
+  assert.equal(bareOf('Alice@Localhost/laptop/x@y'), 'Alice@Localhost');
+  assert.equal(bareOf('localhost'), 'localhost');
+  fc.assert(
+    fc.property(fc.string(), fc.string(), (bare, resource) => {
+      fc.pre(!bare.includes('/'));
+      return bareOf(`${bare}/${resource}`) === bare && bareOf(bare) === bare;
+    }),
+  );
 });
