@@ -1,11 +1,22 @@
 /**
- * `npm run bench -- sip-cps [--rates 50,100,200,400] [--seconds 5] [--hold 1000]`
- * Call-setup rate through the voice server: SIPp UAC (answers the 407 digest challenge on every call)
- * -> B2BUA -> SIPp UAS registered with digest. For each rate a batch of rate*seconds calls runs; the
- * highest rate whose batch had zero failed calls is printed, then memory with 1,000 calls up.
- * Then the same rates through Kamailio 5.6 as a stateful proxy (shared/reference/peers/kamailio, no
- * digest: a proxy does half a B2BUA's work and no authentication here) with the same SIPp UAS behind it,
- * and the ratio of the two highest zero-failure rates. Kamailio comes from scripts/install-test-peers.sh.
+ * `npm run bench -- sip-cps [--rates 100,200,400,800,1600] [--seconds 5] [--hold 0] [--children 1,8]
+ *   [--only ours|kamailio] [--no-memory] [--keep]`
+ *
+ * Call-setup rate of the voice server against Kamailio 5.6, measured the same way for both:
+ * SIPp UAC -> system under test -> SIPp UAS on loopback UDP, the SAME caller and callee scenarios
+ * (bench/_sip-cps-peers.ts: digest challenge on every INVITE, Record-Route honoured, no ordering
+ * assumptions that UDP does not give). For each rate a batch of rate*seconds calls runs with a fresh UAS
+ * (`-m calls`); a batch passes when the caller AND the callee both count every call successful, none
+ * failed, and the caller achieved at least 90 % of the offered rate. The rates are tried in increasing
+ * order and stop at the first failing batch; the highest passing rate is the result, printed as a
+ * lower bound ("≥") when even the highest rate tried passed.
+ *
+ * Our PBX: one Node process (this one; one event-loop thread does the SIP work). Kamailio (stateful proxy:
+ * tm, rr, auth, registrar) runs once per `--children` value (UDP receiver processes; 1 = one worker, like
+ * us; 8 = Kamailio's default). Then memory: heap (after forced GC) and RSS of the PBX idle and with 1,000
+ * calls established and held, per call (a fresh voice server, measured before the rate batches).
+ * `--keep` keeps the work directory with SIPp's error and message traces (message tracing costs SIPp CPU:
+ * figures from a `--keep` run are not comparable).
  */
 import {
   existsSync,
@@ -16,340 +27,468 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { VoiceServer } from '../src/pbx/server.ts';
 import { InMemoryUserDirectory } from '../src/pbx/users.ts';
 import { freeUdpTcpPort, Proc, waitUntil } from '../test/helpers/net.ts';
-import { uacScenario, uasScenario } from '../test/pbx/sipp-scenarios.ts';
+import { kamailioConfig, REGISTER_NO_AUTH, UAC, UAS } from './_sip-cps-peers.ts';
 
 const SIPP = '/usr/bin/sipp';
+const KAMAILIO = '/usr/sbin/kamailio';
+const CALLER = { extension: '2000', password: 'caller-pw' };
+const CALLEE = { extension: '3000', password: 'callee-pw' };
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-const KAMAILIO = '/usr/sbin/kamailio';
-const SHARED_PEERS = new URL('../../shared/reference/peers/', import.meta.url).pathname;
-
-/** REGISTER without digest (Kamailio's test config does not challenge); Contact points at the UAS. */
-const REGISTER_NO_AUTH = `<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="REGISTER without auth">
-  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:[field1] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:[field0]@[field1]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[field0]@[field1]>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:[field0]@[local_ip]:[field2]>
-      Expires: 3600
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="200"/>
-</scenario>
-`;
 
 function arg(args: string[], name: string, fallback: string): string {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
 }
 
-function counts(output: string): { ok: number; failed: number } {
-  const ok = /Successful call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(output);
-  const failed = /Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(output);
-  return { ok: ok ? Number(ok[1]) : 0, failed: failed ? Number(failed[1]) : -1 };
+/** SIPp's final statistics screen: cumulative successful and failed calls, call rate, retransmissions. */
+export function sippSummary(output: string): { ok: number; failed: number; cps: number; retrans: number } {
+  const last = (re: RegExp) => [...output.matchAll(re)].at(-1)?.[1];
+  const ok = last(/Successful call\s*\|\s*\d+\s*\|\s*(\d+)/g);
+  const failed = last(/Failed call\s*\|\s*\d+\s*\|\s*(\d+)/g);
+  const cps = last(/Call Rate\s*\|\s*[\d.]+ cps\s*\|\s*([\d.]+) cps/g);
+  // the last message table: "  INVITE ---->  1000  12  0" (caller) or "  ----> INVITE  1000  12  0" (callee)
+  let retrans = 0;
+  const table = output.lastIndexOf('Messages  Retrans');
+  if (table >= 0) {
+    for (const line of output.slice(table).split('\n').slice(1)) {
+      if (line.startsWith('----')) break;
+      const m = /^\s*(?:\S+\s+(?:<-+|-+>)|(?:<-+|-+>)\s+\S+)\s+(?:E-RTD\d\s+)?(\d+)\s+(\d+)/.exec(line);
+      if (m !== null && !line.includes('Pause')) retrans += Number(m[2]);
+    }
+  }
+  return {
+    ok: ok === undefined ? 0 : Number(ok),
+    failed: failed === undefined ? -1 : Number(failed),
+    cps: cps === undefined ? 0 : Number(cps),
+    retrans,
+  };
+}
+
+/** Is a UDP socket bound to 127.0.0.1:port (so a freshly started SIPp is ready to receive)? */
+function udpBound(port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+  return readFileSync('/proc/net/udp', 'utf8').includes(`0100007F${hex}`);
+}
+
+interface BatchResult {
+  rate: number;
+  pass: boolean;
+}
+
+interface Target {
+  label: string;
+  /** host:port the caller sends to */
+  address: string;
+  /** calls still held by the system (ours only), to wait for a drained state between batches */
+  activeCalls?: () => number;
+}
+
+class Bench {
+  readonly procs: Proc[] = [];
+  readonly dir: string;
+  readonly keep: boolean;
+  constructor(dir: string, keep: boolean) {
+    this.dir = dir;
+    this.keep = keep;
+  }
+
+  sipp(args: string[]): Proc {
+    const p = new Proc(SIPP, [...args, '-i', '127.0.0.1', '-nostdin'], { cwd: this.dir });
+    this.procs.push(p);
+    return p;
+  }
+
+  /** A callee (SIPp UAS) on `port`, taking `calls` calls then exiting; resolves once it is listening. */
+  async callee(port: number, calls: number | undefined, name: string): Promise<Proc> {
+    const scenario = join(this.dir, `uas-${name}.xml`);
+    writeFileSync(scenario, UAS);
+    const uas = this.sipp([
+      '-sf',
+      scenario,
+      '-p',
+      String(port),
+      '-mp',
+      String(port + 2),
+      ...(calls === undefined ? [] : ['-m', String(calls)]),
+      '-trace_err',
+      ...(this.keep ? ['-trace_msg'] : []),
+    ]);
+    await waitUntil(() => udpBound(port) || uas.child.exitCode !== null, 10_000, 'SIPp UAS listening', 5);
+    if (uas.child.exitCode !== null) throw new Error(`SIPp UAS exited:\n${uas.output.slice(-1500)}`);
+    return uas;
+  }
+
+  /** A caller (SIPp UAC) placing `calls` calls at `rate` cps, each held `holdMs`, to `address`. */
+  async caller(address: string, calls: number, rate: number, holdMs: number, limit: number, name: string) {
+    const scenario = join(this.dir, `uac-${name}.xml`);
+    writeFileSync(scenario, UAC);
+    writeFileSync(
+      join(this.dir, 'caller.csv'),
+      `SEQUENTIAL\n${CALLER.extension};localhost;${CALLER.password};${CALLEE.extension}\n`,
+    );
+    return this.sipp([
+      '-sf',
+      scenario,
+      '-inf',
+      join(this.dir, 'caller.csv'),
+      address,
+      '-p',
+      String(await freeUdpTcpPort()),
+      '-m',
+      String(calls),
+      '-r',
+      String(rate),
+      '-d',
+      String(holdMs),
+      '-l',
+      String(limit),
+      '-au',
+      CALLER.extension,
+      '-ap',
+      CALLER.password,
+      '-mp',
+      String(await freeUdpTcpPort()),
+      '-trace_err',
+      ...(this.keep ? ['-trace_msg'] : []),
+    ]);
+  }
+
+  /** The rate batches against one system; returns the highest passing rate and whether all passed. */
+  async rates(
+    target: Target,
+    calleePort: number,
+    rates: number[],
+    seconds: number,
+    holdMs: number,
+    name: string,
+  ): Promise<{ best: number | undefined; allPassed: boolean }> {
+    console.log(`\n${target.label}`);
+    console.log('rate (cps) | calls | caller ok/failed | callee ok/failed | achieved cps | retrans | result');
+    const results: BatchResult[] = [];
+    for (const rate of rates) {
+      const calls = rate * seconds;
+      const uas = await this.callee(calleePort, calls, `${name}-${rate}`);
+      const uac = await this.caller(
+        target.address,
+        calls,
+        rate,
+        holdMs,
+        Math.max(rate * 4, 100),
+        `${name}-${rate}`,
+      );
+      let finished = true;
+      try {
+        await uac.wait(seconds * 4_000 + 60_000);
+      } catch {
+        finished = false; // a call that never ends: stop SIPp, the batch fails
+        await uac.stop(2000);
+      }
+      // the callee ends by itself once it has seen `calls` calls; if some never reached it, stop it
+      await uas.wait(10_000).catch(() => uas.stop(2000));
+      const a = sippSummary(uac.output);
+      const b = sippSummary(uas.output);
+      const pass =
+        finished &&
+        a.ok === calls &&
+        a.failed === 0 &&
+        b.ok === calls &&
+        b.failed === 0 &&
+        a.cps >= rate * 0.9;
+      results.push({ rate, pass });
+      console.log(
+        `${String(rate).padStart(10)} | ${String(calls).padStart(5)} | ${`${a.ok}/${a.failed}`.padStart(16)} | ${`${b.ok}/${b.failed}`.padStart(16)} | ${a.cps.toFixed(1).padStart(12)} | ${String(a.retrans + b.retrans).padStart(7)} | ${pass ? 'pass' : finished ? 'FAIL' : 'FAIL (caller did not finish)'}`,
+      );
+      if (!pass) {
+        for (const f of readdirSync(this.dir).filter(
+          (f) => f.includes(`${name}-${rate}_`) && f.endsWith('_errors.log'),
+        ))
+          console.log(`  ${f} (first lines):\n${readFileSync(join(this.dir, f), 'utf8').slice(0, 1200)}`);
+        break;
+      }
+      const active = target.activeCalls;
+      if (active !== undefined) await waitUntil(() => active() === 0, 30_000, 'calls drained', 20);
+    }
+    const passed = results.filter((r) => r.pass);
+    return { best: passed.at(-1)?.rate, allPassed: passed.length === rates.length };
+  }
+
+  async stopAll(): Promise<void> {
+    for (const p of this.procs) await p.stop(1000);
+  }
+}
+
+function newVoiceServer(): VoiceServer {
+  const users = new InMemoryUserDirectory([
+    { name: 'caller', extension: CALLER.extension, sipPassword: CALLER.password },
+    { name: 'callee', extension: CALLEE.extension, sipPassword: CALLEE.password },
+  ]);
+  return new VoiceServer({ users, host: '127.0.0.1', sipPort: 0, ringTimeoutMs: 30_000 });
+}
+
+/** REGISTER the callee's SIPp port at our PBX (digest). */
+async function registerAtPbx(bench: Bench, server: VoiceServer, calleePort: number): Promise<void> {
+  writeFileSync(
+    join(bench.dir, 'reg.csv'),
+    `SEQUENTIAL\n${CALLEE.extension};localhost;${CALLEE.password};${calleePort};3600\n`,
+  );
+  const reg = bench.sipp([
+    '-sf',
+    new URL('../test/pbx/sipp/register.xml', import.meta.url).pathname,
+    '-inf',
+    join(bench.dir, 'reg.csv'),
+    `127.0.0.1:${server.sipPort}`,
+    '-p',
+    String(await freeUdpTcpPort()),
+    '-m',
+    '1',
+    '-au',
+    CALLEE.extension,
+    '-ap',
+    CALLEE.password,
+  ]);
+  if ((await reg.wait(15_000)) !== 0) throw new Error(`REGISTER failed:\n${reg.output.slice(-1000)}`);
+}
+
+const MB = 1024 * 1024;
+function snapshot(server: VoiceServer) {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  const t = server.stack.transactionCount;
+  return { heap: m.heapUsed, rss: m.rss, transactions: t.server + t.client };
+}
+
+/** Memory of a fresh voice server: idle (after a warm-up and with no transaction left), then 1,000 calls up. */
+async function memory(bench: Bench, calls: number): Promise<void> {
+  const server = newVoiceServer();
+  await server.start();
+  try {
+    const calleePort = await freeUdpTcpPort();
+    const uas = await bench.callee(calleePort, undefined, 'memory');
+    await registerAtPbx(bench, server, calleePort);
+    const connected = () => server.b2bua.activeCalls.filter((c) => c.state === 'connected').length;
+    // warm-up (code compiled and optimised, pools grown), then wait for its transactions to expire
+    const warm = await bench.caller(`127.0.0.1:${server.sipPort}`, 200, 100, 0, 400, 'memory-warmup');
+    await warm.wait(60_000);
+    const noTransactions = () => {
+      const t = server.stack.transactionCount;
+      return t.server + t.client === 0;
+    };
+    await waitUntil(() => server.b2bua.activeCalls.length === 0 && noTransactions(), 60_000, 'idle PBX', 200);
+    const idle = snapshot(server);
+    const held = await bench.caller(`127.0.0.1:${server.sipPort}`, calls, 200, 600_000, calls, 'memory-held');
+    await waitUntil(
+      () => connected() >= calls || held.child.exitCode !== null,
+      60_000,
+      `${calls} calls up`,
+      50,
+    );
+    const setUp = snapshot(server);
+    const up = connected();
+    // the set-up transactions (RFC 6026 Accepted state, 407 exchanges) expire after 64*T1 = 32 s
+    await waitUntil(() => noTransactions() || connected() < up, 60_000, 'set-up transactions expired', 200);
+    const steady = snapshot(server);
+    const still = connected();
+    const line = (what: string, s: ReturnType<typeof snapshot>) =>
+      `  ${what.padEnd(44)} heap ${(s.heap / MB).toFixed(1).padStart(6)} MB  rss ${(s.rss / MB).toFixed(1).padStart(6)} MB  transactions ${s.transactions}`;
+    const perCall = (s: ReturnType<typeof snapshot>, n: number) =>
+      `heap +${((s.heap - idle.heap) / n / 1024).toFixed(1)} KB, rss +${((s.rss - idle.rss) / n / 1024).toFixed(1)} KB`;
+    console.log(
+      '\nmemory of the PBX (this Node process, heap after forced GC; SIPp runs in other processes):',
+    );
+    console.log(line('idle (after a 200-call warm-up)', idle));
+    console.log(line(`${up} calls up, just set up`, setUp));
+    console.log(line(`${still} calls up, set-up transactions expired`, steady));
+    if (still < calls || up < calls)
+      console.log(`  only ${Math.min(up, still)} of ${calls} calls were up:\n${held.output.slice(-1500)}`);
+    console.log(
+      `  per call: ${perCall(steady, Math.max(still, 1))} (established calls); ${perCall(setUp, Math.max(up, 1))} right after set-up`,
+    );
+    await held.stop(1000);
+    await uas.stop(1000);
+  } finally {
+    await server.stop();
+  }
 }
 
 export default async function run(args: string[]): Promise<void> {
   if (!existsSync(SIPP)) throw new Error('sipp is missing: run scripts/install-test-peers.sh');
-  const rates = arg(args, 'rates', '50,100,200,400').split(',').map(Number);
+  const rates = arg(args, 'rates', '100,200,400,800,1600').split(',').map(Number);
   const seconds = Number(arg(args, 'seconds', '5'));
   const hold = Number(arg(args, 'hold', '0'));
-  /** --keep: keep SIPp's traces (message logs) in the work directory and print its path. */
+  const childrenList = arg(args, 'children', '1,8').split(',').map(Number);
+  const only = arg(args, 'only', 'all');
   const keep = args.includes('--keep');
   const dir = mkdtempSync(join(tmpdir(), 'sb-cps-'));
-  const users = new InMemoryUserDirectory([
-    { name: 'caller', extension: '2000', sipPassword: 'caller-pw' },
-    { name: 'callee', extension: '3000', sipPassword: 'callee-pw' },
-  ]);
-  const server = new VoiceServer({ users, host: '127.0.0.1', sipPort: 0, ringTimeoutMs: 30_000 });
-  await server.start();
-  const procs: Proc[] = [];
-  const sipp = (a: string[]) => {
-    const p = new Proc(SIPP, [...a, '-i', '127.0.0.1', '-nostdin'], { cwd: dir });
-    procs.push(p);
-    return p;
-  };
+  const bench = new Bench(dir, keep);
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  console.log(
+    `sip-cps: SIPp caller -> system under test -> SIPp callee, UDP on 127.0.0.1, ${seconds} s per rate, hold ${hold} ms; ` +
+      `${cpus().length} CPUs shared by SIPp (2 processes), the system under test and anything else running (load average ${load})`,
+  );
+  console.log(
+    'same scenarios for both: INVITE / 407 / ACK / INVITE with digest / 100 / 180 / 200 / ACK / BYE / 200; pass = every call ' +
+      'successful at caller and callee, none failed, >= 90 % of the offered rate achieved',
+  );
+  const summary: string[] = [];
+  let ours: { best: number | undefined; allPassed: boolean } | undefined;
+  const kams: Array<{ children: number; best: number | undefined; allPassed: boolean }> = [];
   try {
-    // the callee: one SIPp UAS taking every call, registered at the PBX
-    const uasPort = await freeUdpTcpPort();
-    writeFileSync(join(dir, 'uas.xml'), uasScenario('answer'));
-    const uas = sipp([
-      '-sf',
-      join(dir, 'uas.xml'),
-      '-p',
-      String(uasPort),
-      '-mp',
-      String(uasPort + 2),
-      '-trace_err',
-      ...(keep ? ['-trace_msg'] : []),
-    ]);
-    writeFileSync(join(dir, 'reg.csv'), `SEQUENTIAL\n3000;localhost;callee-pw;${uasPort};3600\n`);
-    const registerXml = new URL('../test/pbx/sipp/register.xml', import.meta.url).pathname;
-    const reg = sipp([
-      '-sf',
-      registerXml,
-      '-inf',
-      join(dir, 'reg.csv'),
-      `127.0.0.1:${server.sipPort}`,
-      '-p',
-      String(await freeUdpTcpPort()),
-      '-m',
-      '1',
-      '-au',
-      '3000',
-      '-ap',
-      'callee-pw',
-      '-timeout',
-      '10s',
-    ]);
-    if ((await reg.wait(15_000)) !== 0) throw new Error(`REGISTER failed:\n${reg.output.slice(-1000)}`);
-    writeFileSync(join(dir, 'uac.xml'), uacScenario('answer'));
-    writeFileSync(join(dir, 'caller.csv'), 'SEQUENTIAL\n2000;localhost;caller-pw;3000\n');
+    if (only !== 'kamailio' && !args.includes('--no-memory')) await memory(bench, 1000);
 
-    console.log(
-      `sip-cps: SIPp UAC -> Switchboard B2BUA (digest on every INVITE) -> SIPp UAS, UDP on loopback, ${seconds} s per rate`,
-    );
-    console.log('rate (cps) | calls | ok | failed | achieved cps | rss MB');
-    let best: { rate: number; achieved: number } | undefined;
-    for (const rate of rates) {
-      const calls = rate * seconds;
-      const started = performance.now();
-      const uac = sipp([
-        '-sf',
-        join(dir, 'uac.xml'),
-        '-inf',
-        join(dir, 'caller.csv'),
-        `127.0.0.1:${server.sipPort}`,
-        '-p',
-        String(await freeUdpTcpPort()),
-        '-m',
-        String(calls),
-        '-r',
-        String(rate),
-        '-d',
-        String(hold),
-        '-l',
-        String(Math.max(rate * 4, 100)),
-        '-au',
-        '2000',
-        '-ap',
-        'caller-pw',
-        '-timeout',
-        `${seconds * 4 + 30}s`,
-        '-mp',
-        '40000',
-      ]);
-      await uac.wait(seconds * 4_000 + 60_000);
-      const elapsed = (performance.now() - started) / 1000;
-      const { ok, failed } = counts(uac.output);
-      const achieved = ok / elapsed;
-      const rss = process.memoryUsage().rss / 1024 / 1024;
-      console.log(
-        `${String(rate).padStart(10)} | ${String(calls).padStart(5)} | ${String(ok).padStart(5)} | ${String(failed).padStart(6)} | ${achieved.toFixed(1).padStart(12)} | ${rss.toFixed(0)}`,
-      );
-      if (failed === 0 && ok === calls) best = { rate, achieved };
-      else {
-        const errors = readdirSync(dir).filter((f) => f.endsWith('_errors.log'));
-        for (const f of errors) console.log(`${f}:\n${readFileSync(join(dir, f), 'utf8').slice(0, 1500)}`);
-        console.log(uac.output.slice(-2500));
-        break;
+    if (only !== 'kamailio') {
+      const server = newVoiceServer();
+      await server.start();
+      try {
+        const calleePort = await freeUdpTcpPort();
+        const reg = await bench.callee(calleePort, undefined, 'ours-register');
+        await registerAtPbx(bench, server, calleePort);
+        await reg.stop(1000);
+        ours = await bench.rates(
+          {
+            label:
+              'Switchboard voice server (B2BUA: two dialogs and four transactions per call, digest), one Node process',
+            address: `127.0.0.1:${server.sipPort}`,
+            activeCalls: () => server.b2bua.activeCalls.length,
+          },
+          calleePort,
+          rates,
+          seconds,
+          hold,
+          'ours',
+        );
+      } finally {
+        await server.stop();
       }
-      await waitUntil(() => server.b2bua.activeCalls.length === 0, 30_000, 'calls drained');
+      summary.push(`ours: ${bound(ours, rates)}`);
     }
-    console.log(
-      best
-        ? `highest rate with zero failed calls: ${best.rate} cps (achieved ${best.achieved.toFixed(1)} cps incl. SIPp start-up)`
-        : 'no rate finished without failures',
-    );
 
-    // memory with 1,000 calls up: long calls (hold 120 s) placed at 200 cps
-    gc();
-    const before = process.memoryUsage();
-    const long = sipp([
-      '-sf',
-      join(dir, 'uac.xml'),
-      '-inf',
-      join(dir, 'caller.csv'),
-      `127.0.0.1:${server.sipPort}`,
-      '-p',
-      String(await freeUdpTcpPort()),
-      '-m',
-      '1000',
-      '-r',
-      '200',
-      '-d',
-      '120000',
-      '-l',
-      '1000',
-      '-au',
-      '2000',
-      '-ap',
-      'caller-pw',
-      '-timeout',
-      '60s',
-      '-mp',
-      '41000',
-    ]);
-    await waitUntil(
-      () =>
-        server.b2bua.activeCalls.filter((c) => c.state === 'connected').length >= 1000 ||
-        long.child.exitCode !== null,
-      60_000,
-      '1000 calls up',
-      100,
-    );
-    gc();
-    const up = process.memoryUsage();
-    const connected = server.b2bua.activeCalls.filter((c) => c.state === 'connected').length;
-    console.log(
-      `memory with ${connected} calls up: rss ${(up.rss / 1048576).toFixed(1)} MB, heap used ${(up.heapUsed / 1048576).toFixed(1)} MB ` +
-        `(heap +${((up.heapUsed - before.heapUsed) / 1048576).toFixed(1)} MB over idle, ~${((up.heapUsed - before.heapUsed) / Math.max(connected, 1) / 1024).toFixed(1)} KB per call)`,
-    );
-    const { ok: longOk, failed: longFailed } = counts(long.output);
-    if (connected < 1000)
-      console.log(
-        `long-call SIPp so far: ok ${longOk}, failed ${longFailed}; active calls ${server.b2bua.activeCalls.length}`,
-      );
-    await long.stop(1000);
-    await uas.stop(1000);
-
-    if (!existsSync(KAMAILIO)) {
-      console.log(
-        'Kamailio is not installed (scripts/install-test-peers.sh installs it): no comparison printed.',
-      );
-      return;
+    if (only !== 'ours') {
+      if (!existsSync(KAMAILIO)) {
+        console.log(
+          '\nKamailio is not installed (scripts/install-test-peers.sh installs it): no comparison.',
+        );
+      } else {
+        for (const children of childrenList) {
+          const k = await kamailioRates(bench, children, rates, seconds, hold);
+          kams.push({ children, ...k });
+          summary.push(`Kamailio children=${children}: ${bound(k, rates)}`);
+        }
+      }
     }
-    const kport = await freeUdpTcpPort();
-    const cfg = readFileSync(join(SHARED_PEERS, 'kamailio/kamailio.cfg'), 'utf8')
-      .replace('listen=udp:127.0.0.1:15080', `listen=udp:127.0.0.1:${kport}`)
-      .replace(/^debug=2$/m, 'debug=1'); // no per-request log lines: they would cost Kamailio, not us
-    writeFileSync(join(dir, 'kamailio.cfg'), cfg);
-    mkdirSync(join(dir, 'kamrun'), { recursive: true });
-    const kam = new Proc(KAMAILIO, [
-      '-f',
-      join(dir, 'kamailio.cfg'),
-      '-DD',
-      '-E',
-      '-Y',
-      join(dir, 'kamrun'),
-      '-P',
-      join(dir, 'kamailio.pid'),
-      '-w',
-      dir,
-    ]);
-    procs.push(kam);
-    const kuasPort = await freeUdpTcpPort();
-    // Behind a record-routing proxy the callee must echo Record-Route, or the caller's ACK and BYE lose their route.
+
+    console.log('\nhighest call-setup rate with zero failed calls:');
+    for (const s of summary) console.log(`  ${s}`);
+    if (ours !== undefined)
+      for (const k of kams)
+        console.log(`  ratio ours / Kamailio children=${k.children}: ${ratio(ours, k, rates)} (aim >= 0.5)`);
+  } finally {
+    await bench.stopAll();
+    if (keep) console.log(`traces kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function bound(r: { best: number | undefined; allPassed: boolean }, rates: number[]): string {
+  if (r.best === undefined) return `< ${rates[0]} cps (failed at the lowest rate tried)`;
+  return r.allPassed ? `>= ${r.best} cps (the highest rate tried; not saturated)` : `${r.best} cps`;
+}
+
+/** ours / theirs, honest about bounds: a lower bound on one side makes the ratio a bound. */
+function ratio(
+  ours: { best: number | undefined; allPassed: boolean },
+  theirs: { best: number | undefined; allPassed: boolean },
+  rates: number[],
+): string {
+  if (ours.best === undefined || theirs.best === undefined) {
+    if (ours.best === undefined && theirs.best === undefined)
+      return 'not determined (both failed the lowest rate)';
+    return ours.best === undefined
+      ? `< ${(rates[0]! / theirs.best!).toFixed(2)}`
+      : `> ${(ours.best / rates[0]!).toFixed(2)}`;
+  }
+  const r = (ours.best / theirs.best).toFixed(2);
+  if (ours.allPassed && theirs.allPassed)
+    return `not determined (both passed the highest rate, ${ours.best} cps)`;
+  if (theirs.allPassed) return `<= ${r} (Kamailio was not saturated)`;
+  if (ours.allPassed) return `>= ${r} (ours was not saturated)`;
+  return r;
+}
+
+async function kamailioRates(
+  bench: Bench,
+  children: number,
+  rates: number[],
+  seconds: number,
+  hold: number,
+): Promise<{ best: number | undefined; allPassed: boolean }> {
+  const port = await freeUdpTcpPort();
+  const name = `kam${children}`;
+  const cfg = join(bench.dir, `${name}.cfg`);
+  writeFileSync(cfg, kamailioConfig(port, children, CALLER.password));
+  const run = join(bench.dir, `${name}-run`);
+  mkdirSync(run, { recursive: true });
+  const kam = new Proc(KAMAILIO, [
+    '-f',
+    cfg,
+    '-DD',
+    '-E',
+    '-Y',
+    run,
+    '-P',
+    join(run, 'kamailio.pid'),
+    '-w',
+    run,
+  ]);
+  bench.procs.push(kam);
+  try {
+    const calleePort = await freeUdpTcpPort();
+    writeFileSync(join(bench.dir, `${name}-reg.xml`), REGISTER_NO_AUTH);
     writeFileSync(
-      join(dir, 'uas-rr.xml'),
-      uasScenario('answer').replaceAll(
-        '      [last_Via:]\n',
-        '      [last_Via:]\n      [last_Record-Route:]\n',
-      ),
+      join(bench.dir, `${name}-reg.csv`),
+      `SEQUENTIAL\n${CALLEE.extension};127.0.0.1;${calleePort}\n`,
     );
-    const kuas = sipp([
-      '-sf',
-      join(dir, 'uas-rr.xml'),
-      '-p',
-      String(kuasPort),
-      '-mp',
-      String(kuasPort + 2),
-      '-trace_err',
-    ]);
-    writeFileSync(join(dir, 'reg-noauth.xml'), REGISTER_NO_AUTH);
-    // SIPp writes its traces beside the scenario: keep a copy in the work directory (shared/ is read-only).
-    writeFileSync(join(dir, 'uac_rr.xml'), readFileSync(join(SHARED_PEERS, 'sipp/uac_rr.xml')));
-    writeFileSync(join(dir, 'kreg.csv'), `SEQUENTIAL\n3000;127.0.0.1;${kuasPort}\n`);
+    await waitUntil(() => udpBound(port) || kam.child.exitCode !== null, 15_000, 'Kamailio listening', 20);
     let registered = false;
-    for (let attempt = 0; attempt < 20 && !registered; attempt++) {
-      const r = sipp([
+    for (let attempt = 0; attempt < 10 && !registered; attempt++) {
+      const r = bench.sipp([
         '-sf',
-        join(dir, 'reg-noauth.xml'),
+        join(bench.dir, `${name}-reg.xml`),
         '-inf',
-        join(dir, 'kreg.csv'),
-        `127.0.0.1:${kport}`,
+        join(bench.dir, `${name}-reg.csv`),
+        `127.0.0.1:${port}`,
         '-p',
         String(await freeUdpTcpPort()),
         '-m',
         '1',
-        '-timeout',
-        '2s',
+        '-recv_timeout',
+        '2000',
       ]);
-      registered = (await r.wait(10_000)) === 0;
+      registered = (await r.wait(10_000).catch(() => null)) === 0;
     }
     if (!registered) throw new Error(`could not register at Kamailio:\n${kam.output.slice(-1500)}`);
-    console.log('');
-    console.log(
-      `sip-cps: SIPp UAC -> Kamailio 5.6 stateful proxy (record-route, no auth) -> SIPp UAS, ${seconds} s per rate`,
+    return await bench.rates(
+      {
+        label: `Kamailio 5.6 stateful proxy (tm + rr + auth: record_route, t_relay, digest on INVITE), children=${children}${children === 1 ? ' (one SIP worker process, like our one Node process)' : children === 8 ? " (Kamailio's default)" : ''}`,
+        address: `127.0.0.1:${port}`,
+      },
+      calleePort,
+      rates,
+      seconds,
+      hold,
+      name,
     );
-    console.log('rate (cps) | calls | ok | failed | achieved cps');
-    let kbest: { rate: number; achieved: number } | undefined;
-    for (const rate of rates) {
-      const calls = rate * seconds;
-      const started = performance.now();
-      const uac = sipp([
-        '-sf',
-        join(dir, 'uac_rr.xml'),
-        `127.0.0.1:${kport}`,
-        '-s',
-        '3000',
-        '-p',
-        String(await freeUdpTcpPort()),
-        '-m',
-        String(calls),
-        '-r',
-        String(rate),
-        '-d',
-        String(hold),
-        '-l',
-        String(Math.max(rate * 4, 100)),
-        '-timeout',
-        `${seconds * 4 + 30}s`,
-        '-mp',
-        '42000',
-      ]);
-      await uac.wait(seconds * 4_000 + 60_000);
-      const elapsed = (performance.now() - started) / 1000;
-      const { ok, failed } = counts(uac.output);
-      console.log(
-        `${String(rate).padStart(10)} | ${String(calls).padStart(5)} | ${String(ok).padStart(5)} | ${String(failed).padStart(6)} | ${(ok / elapsed).toFixed(1).padStart(12)}`,
-      );
-      if (failed === 0 && ok === calls) kbest = { rate, achieved: ok / elapsed };
-      else {
-        console.log(uac.output.slice(-1500));
-        break;
-      }
-    }
-    await kuas.stop(1000);
-    console.log(
-      kbest
-        ? `Kamailio: highest rate with zero failed calls: ${kbest.rate} cps`
-        : 'Kamailio: no rate finished without failures',
-    );
-    if (best !== undefined && kbest !== undefined) {
-      console.log(
-        `ratio ours / Kamailio: ${(best.rate / kbest.rate).toFixed(2)} (aim >= 0.5; the rates tried were ${rates.join(', ')} cps)`,
-      );
-    }
   } finally {
-    for (const p of procs) await p.stop(1000);
-    await server.stop();
-    if (keep) console.log(`traces kept in ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
+    await kam.stop(2000);
   }
 }
