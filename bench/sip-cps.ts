@@ -277,24 +277,42 @@ async function memory(bench: Bench, calls: number): Promise<void> {
     const connected = () => server.b2bua.activeCalls.filter((c) => c.state === 'connected').length;
     // warm-up (code compiled and optimised, pools grown), then wait for its transactions to expire
     const warm = await bench.caller(`127.0.0.1:${server.sipPort}`, 200, 100, 0, 400, 'memory-warmup');
-    await warm.wait(60_000);
+    await warm.wait(60_000).catch(() => warm.stop(1000));
     const noTransactions = () => {
       const t = server.stack.transactionCount;
       return t.server + t.client === 0;
     };
-    await waitUntil(() => server.b2bua.activeCalls.length === 0 && noTransactions(), 60_000, 'idle PBX', 200);
+    await waitUntil(
+      () => server.b2bua.activeCalls.length === 0 && noTransactions(),
+      60_000,
+      'idle PBX',
+      200,
+    ).catch(() => undefined); // the snapshot prints what is left
     const idle = snapshot(server);
     const held = await bench.caller(`127.0.0.1:${server.sipPort}`, calls, 200, 600_000, calls, 'memory-held');
+    // until all are up, or no new call came up for 10 s (calls that failed are not retried)
+    let last = { count: 0, at: Date.now() };
     await waitUntil(
-      () => connected() >= calls || held.child.exitCode !== null,
-      60_000,
+      () => {
+        const n = connected();
+        if (n !== last.count) last = { count: n, at: Date.now() };
+        return n >= calls || held.child.exitCode !== null || Date.now() - last.at > 10_000;
+      },
+      120_000,
       `${calls} calls up`,
       50,
     );
     const setUp = snapshot(server);
     const up = connected();
     // the set-up transactions (RFC 6026 Accepted state, 407 exchanges) expire after 64*T1 = 32 s
-    await waitUntil(() => noTransactions() || connected() < up, 60_000, 'set-up transactions expired', 200);
+    await waitUntil(
+      () => noTransactions() || connected() < up,
+      60_000,
+      'set-up transactions expired',
+      200,
+    ).catch(
+      () => undefined, // printed below with the transaction count
+    );
     const steady = snapshot(server);
     const still = connected();
     const line = (what: string, s: ReturnType<typeof snapshot>) =>
@@ -307,8 +325,13 @@ async function memory(bench: Bench, calls: number): Promise<void> {
     console.log(line('idle (after a 200-call warm-up)', idle));
     console.log(line(`${up} calls up, just set up`, setUp));
     console.log(line(`${still} calls up, set-up transactions expired`, steady));
-    if (still < calls || up < calls)
-      console.log(`  only ${Math.min(up, still)} of ${calls} calls were up:\n${held.output.slice(-1500)}`);
+    if (still < calls || up < calls) {
+      console.log(`  only ${Math.min(up, still)} of ${calls} calls were up; the caller's errors:`);
+      for (const f of readdirSync(bench.dir).filter(
+        (f) => f.startsWith('uac-memory-held_') && f.endsWith('_errors.log'),
+      ))
+        console.log(readFileSync(join(bench.dir, f), 'utf8').slice(0, 1500));
+    }
     console.log(
       `  per call: ${perCall(steady, Math.max(still, 1))} (established calls); ${perCall(setUp, Math.max(up, 1))} right after set-up`,
     );
