@@ -21,7 +21,9 @@
  * processes). Kamailio (stateful proxy: tm, rr, auth, registrar) runs once per `--children` value (UDP
  * receiver processes; 1 = one worker, like us; 8 = Kamailio's default).
  * Columns: retransmissions counted by both SIPps; datagrams the kernel dropped for a full receive buffer
- * during the batch (whole machine); the 1-minute load average when the batch started.
+ * during the batch (whole machine); CPU time (user + system) the system under test used per completed call
+ * (ours: this process; Kamailio: all its processes), which does not depend on what else runs; the
+ * 1-minute load average when the batch started.
  * `--keep` keeps the work directory with SIPp's error and message traces (message tracing costs SIPp CPU:
  * figures from a `--keep` run are not comparable).
  */
@@ -46,6 +48,7 @@ import { kamailioConfig, REGISTER_NO_AUTH, UAC, UAS } from './_sip-cps-peers.ts'
 const SIPP = '/usr/bin/sipp';
 const KAMAILIO = '/usr/sbin/kamailio';
 const KAMAILIO_SHM_MB = 512;
+const CLOCK_TICKS = 100; // USER_HZ of /proc/<pid>/stat on Linux (getconf CLK_TCK)
 const CALLER = { extension: '2000', password: 'caller-pw' };
 const CALLEE = { extension: '3000', password: 'callee-pw' };
 setFlagsFromString('--expose-gc');
@@ -80,6 +83,33 @@ export function sippSummary(output: string): { ok: number; failed: number; cps: 
   };
 }
 
+/** The first SIPp error-log events, one line each. */
+function firstEvents(log: string, count = 3): string {
+  return log
+    .split(/\n?(?=\d{4}-\d\d-\d\d\t\d\d:)/)
+    .slice(1, 1 + count)
+    .map((e) => `    ${e.split('\n')[0]!.slice(0, 220)}`)
+    .join('\n');
+}
+
+/** CPU seconds (user + system) of a process and its direct children (Kamailio's workers). */
+function processTreeCpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // fields after the ")" that ends the command name: state ppid ... utime(14) stime(15)
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(entry) === pid || Number(fields[1]) === pid) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / CLOCK_TICKS;
+}
+
 /** Datagrams the kernel dropped because a receive buffer was full (all UDP sockets of the machine). */
 function udpReceiveBufferDrops(): number {
   const lines = readFileSync('/proc/net/snmp', 'utf8')
@@ -96,6 +126,13 @@ function udpBound(port: number): boolean {
   return readFileSync('/proc/net/udp', 'utf8').includes(`0100007F${hex}`);
 }
 
+/** Highest passing rate, whether every rate passed, CPU ms per call of each passing rate. */
+interface RateResult {
+  best: number | undefined;
+  allPassed: boolean;
+  cpu: Map<number, number>;
+}
+
 interface Target {
   label: string;
   /** host:port the caller sends to */
@@ -104,6 +141,8 @@ interface Target {
   activeCalls?: () => number;
   /** the system's own log (Kamailio's stderr), whose errors are printed under a failed batch */
   log?: () => string;
+  /** CPU seconds (user + system) the system under test has used so far */
+  cpuSeconds: () => number;
 }
 
 class Bench {
@@ -183,26 +222,36 @@ class Bench {
     rates: number[],
     opts: { seconds: number; holdMs: number; attempts: number; tailMs: number },
     name: string,
-  ): Promise<{ best: number | undefined; allPassed: boolean }> {
+  ): Promise<RateResult> {
     console.log(`\n${target.label}`);
     console.log(
-      'rate (cps) | try | calls | caller ok/failed | callee ok/failed | achieved cps | retrans | drops | load | result',
+      'rate (cps) | try | calls | caller ok/failed | callee ok/failed | achieved cps | retrans | drops | cpu ms/call | load | result',
     );
     let best: number | undefined;
+    const cpu = new Map<number, number>();
     for (const rate of rates) {
       let passed = false;
       for (let attempt = 1; attempt <= opts.attempts && !passed; attempt++) {
-        passed = await this.batch(target, calleePort, rate, attempt, opts, `${name}-${rate}-${attempt}`);
+        const result = await this.batch(
+          target,
+          calleePort,
+          rate,
+          attempt,
+          opts,
+          `${name}-${rate}-${attempt}`,
+        );
+        passed = result.pass;
+        if (passed) cpu.set(rate, result.cpuMsPerCall);
         const active = target.activeCalls;
         if (active !== undefined)
           await waitUntil(() => active() === 0, 35_000, 'calls drained', 20).catch(() =>
             console.log(`  ${active()} calls still up in the PBX after this batch`),
           );
       }
-      if (!passed) return { best, allPassed: false };
+      if (!passed) return { best, allPassed: false, cpu };
       best = rate;
     }
-    return { best, allPassed: true };
+    return { best, allPassed: true, cpu };
   }
 
   /** One batch of rate*seconds calls with a fresh callee; prints its row; true when it passed. */
@@ -213,11 +262,12 @@ class Bench {
     attempt: number,
     opts: { seconds: number; holdMs: number; tailMs: number },
     name: string,
-  ): Promise<boolean> {
+  ): Promise<{ pass: boolean; cpuMsPerCall: number }> {
     const calls = rate * opts.seconds;
     const load = loadavg()[0]!;
     const logStart = target.log?.().length ?? 0;
     const dropsBefore = udpReceiveBufferDrops();
+    const cpuBefore = target.cpuSeconds();
     const uas = await this.callee(calleePort, calls, name);
     const uac = await this.caller(target.address, calls, rate, opts.holdMs, Math.max(rate * 4, 100), name);
     let finished = true;
@@ -233,20 +283,18 @@ class Bench {
     const a = sippSummary(uac.output);
     const b = sippSummary(uas.output);
     const drops = udpReceiveBufferDrops() - dropsBefore;
+    const cpuMsPerCall = ((target.cpuSeconds() - cpuBefore) * 1000) / Math.max(a.ok, 1);
     const pass =
       finished && a.ok === calls && a.failed === 0 && b.ok === calls && b.failed === 0 && a.cps >= rate * 0.9;
     console.log(
-      `${String(rate).padStart(10)} | ${String(attempt).padStart(3)} | ${String(calls).padStart(5)} | ${`${a.ok}/${a.failed}`.padStart(16)} | ${`${b.ok}/${b.failed}`.padStart(16)} | ${a.cps.toFixed(1).padStart(12)} | ${String(a.retrans + b.retrans).padStart(7)} | ${String(drops).padStart(5)} | ${load.toFixed(1).padStart(4)} | ${pass ? 'pass' : finished ? 'FAIL' : `FAIL (calls not done ${opts.tailMs / 1000} s after the last was placed)`}`,
+      `${String(rate).padStart(10)} | ${String(attempt).padStart(3)} | ${String(calls).padStart(5)} | ${`${a.ok}/${a.failed}`.padStart(16)} | ${`${b.ok}/${b.failed}`.padStart(16)} | ${a.cps.toFixed(1).padStart(12)} | ${String(a.retrans + b.retrans).padStart(7)} | ${String(drops).padStart(5)} | ${cpuMsPerCall.toFixed(2).padStart(11)} | ${load.toFixed(1).padStart(4)} | ${pass ? 'pass' : finished ? 'FAIL' : `FAIL (calls not done ${opts.tailMs / 1000} s after the last was placed)`}`,
     );
     if (!pass) {
       for (const f of readdirSync(this.dir).filter(
         (f) => f.includes(`${name}_`) && f.endsWith('_errors.log'),
       )) {
-        const events = readFileSync(join(this.dir, f), 'utf8')
-          .split(/\n?(?=\d{4}-\d\d-\d\d\t\d\d:)/)
-          .slice(1, 4)
-          .map((e) => `    ${e.split('\n')[0]!.slice(0, 220)}`);
-        console.log(`  ${f}, first events:\n${events.join('\n')}`);
+        const events = firstEvents(readFileSync(join(this.dir, f), 'utf8'));
+        if (events !== '') console.log(`  ${f}, first events:\n${events}`);
       }
       const errors = (target.log?.().slice(logStart) ?? '')
         .split('\n')
@@ -259,7 +307,7 @@ class Bench {
             .join('\n')}`,
         );
     }
-    return pass;
+    return { pass, cpuMsPerCall };
   }
 
   async stopAll(): Promise<void> {
@@ -372,7 +420,7 @@ async function memory(bench: Bench, calls: number): Promise<void> {
       for (const f of readdirSync(bench.dir).filter(
         (f) => f.startsWith('uac-memory-held_') && f.endsWith('_errors.log'),
       ))
-        console.log(readFileSync(join(bench.dir, f), 'utf8').slice(0, 1500));
+        console.log(firstEvents(readFileSync(join(bench.dir, f), 'utf8')));
     }
     console.log(
       `  per call: ${perCall(steady, Math.max(still, 1))} (established calls); ${perCall(setUp, Math.max(up, 1))} right after set-up`,
@@ -409,8 +457,8 @@ export default async function run(args: string[]): Promise<void> {
       '(every try printed; the machine is shared, a stall of the load generator is not the system under test)',
   );
   const summary: string[] = [];
-  let ours: { best: number | undefined; allPassed: boolean } | undefined;
-  const kams: Array<{ children: number; best: number | undefined; allPassed: boolean }> = [];
+  let ours: RateResult | undefined;
+  const kams: Array<{ children: number } & RateResult> = [];
   try {
     if (only !== 'kamailio' && !args.includes('--no-memory')) await memory(bench, 1000);
 
@@ -428,6 +476,10 @@ export default async function run(args: string[]): Promise<void> {
               'Switchboard voice server (B2BUA: two dialogs and four transactions per call, digest), one Node process',
             address: `127.0.0.1:${server.sipPort}`,
             activeCalls: () => server.b2bua.activeCalls.length,
+            cpuSeconds: () => {
+              const u = process.cpuUsage();
+              return (u.user + u.system) / 1e6;
+            },
           },
           calleePort,
           rates,
@@ -457,8 +509,18 @@ export default async function run(args: string[]): Promise<void> {
     console.log('\nhighest call-setup rate with zero failed calls:');
     for (const s of summary) console.log(`  ${s}`);
     if (ours !== undefined)
-      for (const k of kams)
+      for (const k of kams) {
         console.log(`  ratio ours / Kamailio children=${k.children}: ${ratio(ours, k, rates)} (aim >= 0.5)`);
+        // CPU per call at the highest rate both passed: a comparison that other jobs on the machine disturb less
+        const common = [...ours.cpu.keys()].filter((r) => k.cpu.has(r)).at(-1);
+        if (common !== undefined) {
+          const o = ours.cpu.get(common)!;
+          const t = k.cpu.get(common)!;
+          console.log(
+            `    CPU per call at ${common} cps: ours ${o.toFixed(2)} ms, Kamailio ${t.toFixed(2)} ms (Kamailio / ours = ${(t / o).toFixed(2)})`,
+          );
+        }
+      }
   } finally {
     await bench.stopAll();
     if (keep) console.log(`traces kept in ${dir}`);
@@ -466,17 +528,13 @@ export default async function run(args: string[]): Promise<void> {
   }
 }
 
-function bound(r: { best: number | undefined; allPassed: boolean }, rates: number[]): string {
+function bound(r: RateResult, rates: number[]): string {
   if (r.best === undefined) return `< ${rates[0]} cps (failed at the lowest rate tried)`;
   return r.allPassed ? `>= ${r.best} cps (the highest rate tried; not saturated)` : `${r.best} cps`;
 }
 
 /** ours / theirs, honest about bounds: a lower bound on one side makes the ratio a bound. */
-function ratio(
-  ours: { best: number | undefined; allPassed: boolean },
-  theirs: { best: number | undefined; allPassed: boolean },
-  rates: number[],
-): string {
+function ratio(ours: RateResult, theirs: RateResult, rates: number[]): string {
   if (ours.best === undefined || theirs.best === undefined) {
     if (ours.best === undefined && theirs.best === undefined)
       return 'not determined (both failed the lowest rate)';
@@ -500,7 +558,7 @@ async function kamailioRates(
   hold: number,
   attempts: number,
   tailMs: number,
-): Promise<{ best: number | undefined; allPassed: boolean }> {
+): Promise<RateResult> {
   const port = await freeUdpTcpPort();
   const name = `kam${children}`;
   const cfg = join(bench.dir, `${name}.cfg`);
@@ -555,6 +613,7 @@ async function kamailioRates(
         label: `Kamailio 5.6 stateful proxy (tm + rr + auth: record_route, t_relay, digest on INVITE), shm ${KAMAILIO_SHM_MB} MB, children=${children}${children === 1 ? ' (one SIP worker process, like our one Node process)' : children === 8 ? " (Kamailio's default)" : ''}`,
         address: `127.0.0.1:${port}`,
         log: () => kam.output,
+        cpuSeconds: () => (kam.child.pid === undefined ? 0 : processTreeCpuSeconds(kam.child.pid)),
       },
       calleePort,
       rates,
