@@ -165,7 +165,7 @@ ${byeOk}  <label id="done"/>
 </scenario>
 `;
 
-/** REGISTER without digest (Kamailio's location service; -inf "ext;domain;contact_port"). */
+/** REGISTER without digest (Kamailio's location service; -inf "ext;domain;contact_port;expires"). */
 export const REGISTER_NO_AUTH = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="REGISTER without auth">
   <send retrans="500">
@@ -177,7 +177,7 @@ export const REGISTER_NO_AUTH = `<?xml version="1.0" encoding="ISO-8859-1" ?>
       Call-ID: [call_id]
       CSeq: 1 REGISTER
       Contact: <sip:[field0]@[local_ip]:[field2]>
-      Expires: 3600
+      Expires: [field3]
       Max-Forwards: 70
       Content-Length: 0
     ]]>

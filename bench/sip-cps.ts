@@ -6,7 +6,7 @@
  * SIPp UAC -> system under test -> SIPp UAS on loopback UDP, the SAME caller and callee scenarios
  * (bench/_sip-cps-peers.ts: digest challenge on every INVITE, Record-Route honoured, no ordering
  * assumptions that UDP does not give). For each rate a batch of rate*seconds calls runs with a fresh UAS
- * (`-m calls`); a batch passes when the caller AND the callee both count every call successful, none
+ * (`-m calls`) on a fresh port (registered, the previous one unregistered); a batch passes when the caller AND the callee both count every call successful, none
  * failed, the caller achieved at least 90 % of the offered rate and ended within `--tail` seconds of
  * placing its last call (SIPp recovers a lost datagram by retransmission within a few seconds).
  * A rate passes when one of `--attempts` batches passes (every batch is printed: the machine is shared,
@@ -143,6 +143,10 @@ interface Target {
   log?: () => string;
   /** CPU seconds (user + system) the system under test has used so far */
   cpuSeconds: () => number;
+  /** contacts registered at the system (ours), to check that the previous callee was unregistered */
+  bindings?: () => number;
+  /** REGISTERs the callee's contact on `port` (expires 0: removes it) */
+  register: (port: number, expires: number) => Promise<void>;
 }
 
 class Bench {
@@ -218,7 +222,6 @@ class Bench {
   /** The rate batches against one system; returns the highest passing rate and whether all passed. */
   async rates(
     target: Target,
-    calleePort: number,
     rates: number[],
     opts: { seconds: number; holdMs: number; attempts: number; tailMs: number },
     name: string,
@@ -229,17 +232,21 @@ class Bench {
     );
     let best: number | undefined;
     const cpu = new Map<number, number>();
+    let calleePort: number | undefined;
     for (const rate of rates) {
       let passed = false;
       for (let attempt = 1; attempt <= opts.attempts && !passed; attempt++) {
-        const result = await this.batch(
-          target,
-          calleePort,
-          rate,
-          attempt,
-          opts,
-          `${name}-${rate}-${attempt}`,
-        );
+        // a fresh callee port per batch: retransmissions still due to the previous batch's callee (say, a
+        // BYE whose 200 was lost) go to a closed port instead of failing calls of this batch
+        const previous = calleePort;
+        calleePort = await freeUdpTcpPort();
+        const uas = await this.callee(calleePort, rate * opts.seconds, `${name}-${rate}-${attempt}`);
+        await target.register(calleePort, 3600);
+        if (previous !== undefined) await target.register(previous, 0);
+        const bindings = target.bindings?.();
+        if (bindings !== undefined && bindings !== 1)
+          throw new Error(`the callee has ${bindings} bindings, not 1`);
+        const result = await this.batch(target, uas, rate, attempt, opts, `${name}-${rate}-${attempt}`);
         passed = result.pass;
         if (passed) cpu.set(rate, result.cpuMsPerCall);
         const active = target.activeCalls;
@@ -257,7 +264,7 @@ class Bench {
   /** One batch of rate*seconds calls with a fresh callee; prints its row; true when it passed. */
   private async batch(
     target: Target,
-    calleePort: number,
+    uas: Proc,
     rate: number,
     attempt: number,
     opts: { seconds: number; holdMs: number; tailMs: number },
@@ -268,7 +275,6 @@ class Bench {
     const logStart = target.log?.().length ?? 0;
     const dropsBefore = udpReceiveBufferDrops();
     const cpuBefore = target.cpuSeconds();
-    const uas = await this.callee(calleePort, calls, name);
     const uac = await this.caller(target.address, calls, rate, opts.holdMs, Math.max(rate * 4, 100), name);
     let finished = true;
     try {
@@ -324,10 +330,15 @@ function newVoiceServer(): VoiceServer {
 }
 
 /** REGISTER the callee's SIPp port at our PBX (digest). */
-async function registerAtPbx(bench: Bench, server: VoiceServer, calleePort: number): Promise<void> {
+async function registerAtPbx(
+  bench: Bench,
+  server: VoiceServer,
+  calleePort: number,
+  expires = 3600,
+): Promise<void> {
   writeFileSync(
     join(bench.dir, 'reg.csv'),
-    `SEQUENTIAL\n${CALLEE.extension};localhost;${CALLEE.password};${calleePort};3600\n`,
+    `SEQUENTIAL\n${CALLEE.extension};localhost;${CALLEE.password};${calleePort};${expires}\n`,
   );
   const reg = bench.sipp([
     '-sf',
@@ -466,10 +477,6 @@ export default async function run(args: string[]): Promise<void> {
       const server = newVoiceServer();
       await server.start();
       try {
-        const calleePort = await freeUdpTcpPort();
-        const reg = await bench.callee(calleePort, undefined, 'ours-register');
-        await registerAtPbx(bench, server, calleePort);
-        await reg.stop(1000);
         ours = await bench.rates(
           {
             label:
@@ -480,8 +487,9 @@ export default async function run(args: string[]): Promise<void> {
               const u = process.cpuUsage();
               return (u.user + u.system) / 1e6;
             },
+            register: (port, expires) => registerAtPbx(bench, server, port, expires),
+            bindings: () => server.registrar.bindingCount,
           },
-          calleePort,
           rates,
           { seconds, holdMs: hold, attempts, tailMs },
           'ours',
@@ -583,39 +591,39 @@ async function kamailioRates(
   ]);
   bench.procs.push(kam);
   try {
-    const calleePort = await freeUdpTcpPort();
     writeFileSync(join(bench.dir, `${name}-reg.xml`), REGISTER_NO_AUTH);
-    writeFileSync(
-      join(bench.dir, `${name}-reg.csv`),
-      `SEQUENTIAL\n${CALLEE.extension};127.0.0.1;${calleePort}\n`,
-    );
     await waitUntil(() => udpBound(port) || kam.child.exitCode !== null, 15_000, 'Kamailio listening', 20);
-    let registered = false;
-    for (let attempt = 0; attempt < 10 && !registered; attempt++) {
-      const r = bench.sipp([
-        '-sf',
-        join(bench.dir, `${name}-reg.xml`),
-        '-inf',
+    const register = async (calleePort: number, expires: number) => {
+      writeFileSync(
         join(bench.dir, `${name}-reg.csv`),
-        `127.0.0.1:${port}`,
-        '-p',
-        String(await freeUdpTcpPort()),
-        '-m',
-        '1',
-        '-recv_timeout',
-        '2000',
-      ]);
-      registered = (await r.wait(10_000).catch(() => null)) === 0;
-    }
-    if (!registered) throw new Error(`could not register at Kamailio:\n${kam.output.slice(-1500)}`);
+        `SEQUENTIAL\n${CALLEE.extension};127.0.0.1;${calleePort};${expires}\n`,
+      );
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const r = bench.sipp([
+          '-sf',
+          join(bench.dir, `${name}-reg.xml`),
+          '-inf',
+          join(bench.dir, `${name}-reg.csv`),
+          `127.0.0.1:${port}`,
+          '-p',
+          String(await freeUdpTcpPort()),
+          '-m',
+          '1',
+          '-recv_timeout',
+          '2000',
+        ]);
+        if ((await r.wait(10_000).catch(() => null)) === 0) return;
+      }
+      throw new Error(`could not register at Kamailio:\n${kam.output.slice(-1500)}`);
+    };
     return await bench.rates(
       {
         label: `Kamailio 5.6 stateful proxy (tm + rr + auth: record_route, t_relay, digest on INVITE), shm ${KAMAILIO_SHM_MB} MB, children=${children}${children === 1 ? ' (one SIP worker process, like our one Node process)' : children === 8 ? " (Kamailio's default)" : ''}`,
         address: `127.0.0.1:${port}`,
         log: () => kam.output,
         cpuSeconds: () => (kam.child.pid === undefined ? 0 : processTreeCpuSeconds(kam.child.pid)),
+        register,
       },
-      calleePort,
       rates,
       { seconds, holdMs: hold, attempts, tailMs },
       name,
