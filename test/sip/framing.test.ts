@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { DEFAULT_SIP_LIMITS } from '../../src/sip/errors.ts';
 import { type FramedItem, SipStreamFramer } from '../../src/sip/framing.ts';
 import { SipRequest } from '../../src/sip/message.ts';
-import { crlf } from './fixtures/rfc4475.ts';
+import { crlf, MPART01, MPART01_BODY } from './fixtures/rfc4475.ts';
 
 const msg = (n: number, body = '') =>
   crlf(`OPTIONS sip:u@example.com SIP/2.0
@@ -45,6 +45,18 @@ describe('SipStreamFramer', () => {
     const items: FramedItem[] = [];
     for (const b of whole) items.push(...f.push(Buffer.from([b])));
     assert.deepEqual(callIds(items), ['call1', 'call2']);
+  });
+
+  it('frames RFC 4475 mpart01 (binary body with CR, LF and NUL bytes) split at every point', () => {
+    const whole = Buffer.concat([MPART01, Buffer.from(msg(2))]);
+    for (let cut = 1; cut < whole.length; cut++) {
+      const f = new SipStreamFramer();
+      const items = [...f.push(whole.subarray(0, cut)), ...f.push(whole.subarray(cut))];
+      const first = items[0];
+      assert.ok(first?.kind === 'message', `cut at ${cut}`);
+      assert.ok(first.message.body.equals(MPART01_BODY), `cut at ${cut}`);
+      assert.equal(callIds(items)[1], 'call2', `cut at ${cut}`);
+    }
   });
 
   it('reports CRLF CRLF keep-alive pings and ignores single CRLFs between messages', () => {

@@ -9,9 +9,19 @@ import { DEFAULT_SIP_LIMITS, SipParseError } from '../../src/sip/errors.ts';
 import { SipRequest, SipResponse } from '../../src/sip/message.ts';
 import { parseMessage, SipMessageError } from '../../src/sip/parser.ts';
 import { isSipUri, parseNameAddr, parseUri, unescapeUri } from '../../src/sip/uri.ts';
-import { APPLICATION, crlf, INVALID, IPV6_INVALID, IPV6_VALID, VALID } from './fixtures/rfc4475.ts';
+import {
+  APPLICATION,
+  crlf,
+  INVALID,
+  IPV6_INVALID,
+  IPV6_VALID,
+  MPART01,
+  MPART01_BODY,
+  MPART01_SMIME,
+  VALID,
+} from './fixtures/rfc4475.ts';
 
-function request(text: string): SipRequest {
+function request(text: string | Buffer): SipRequest {
   const m = parseMessage(text);
   assert.ok(m instanceof SipRequest);
   return m;
@@ -106,6 +116,46 @@ describe('RFC 4475 valid messages parse', () => {
     const noreason = parseMessage(VALID.noreason!);
     assert.ok(noreason instanceof SipResponse);
     assert.equal(noreason.reason, '');
+  });
+});
+
+describe('RFC 4475 mpart01: multipart MIME body with a binary part', () => {
+  it('the fixture is self-consistent: DER length prefix and Content-Length match the bytes typed in', () => {
+    assert.equal(MPART01_SMIME.length, 342);
+    assert.equal(MPART01_SMIME.readUInt16BE(2) + 4, MPART01_SMIME.length);
+    assert.equal(MPART01_BODY.length, 553);
+    assert.ok(MPART01_SMIME.includes(0x00) && MPART01_SMIME.includes(0x0d) && MPART01_SMIME.includes(0x0a));
+  });
+
+  it('parses from bytes; the body is the 553 Content-Length bytes with the binary part intact', () => {
+    const m = request(MPART01);
+    m.validateCore();
+    assert.equal(m.method, 'MESSAGE');
+    assert.equal(m.cseq.method, 'MESSAGE');
+    assert.equal(m.get('Content-Length'), '553');
+    assert.equal(m.get('Content-Type'), 'multipart/mixed;boundary=7a9cbec02ceef655');
+    assert.equal(m.get('Identity')?.length, 172);
+    assert.equal(m.body.length, 553);
+    assert.ok(m.body.equals(MPART01_BODY));
+    const partStart =
+      m.body.indexOf('\r\n\r\n', m.body.indexOf('Content-Type: application/octet-stream')) + 4;
+    assert.ok(m.body.subarray(partStart, partStart + 342).equals(MPART01_SMIME));
+    assert.equal(m.body.subarray(partStart + 342).toString(), '\r\n--7a9cbec02ceef655--\r\n');
+  });
+
+  it('serializes back to the same bytes', () => {
+    const again = request(request(MPART01).serialize());
+    assert.ok(again.body.equals(MPART01_BODY));
+    assert.ok(request(MPART01).serialize().equals(MPART01));
+  });
+
+  it('a datagram cut inside the binary part is rejected (body shorter than Content-Length), not truncated', () => {
+    for (const cut of [1, 200, 300]) {
+      assert.throws(
+        () => parseMessage(MPART01.subarray(0, MPART01.length - cut)),
+        (e: unknown) => e instanceof SipMessageError && e.status === 400,
+      );
+    }
   });
 });
 
