@@ -5,6 +5,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readQuoted } from './grammar.ts';
+import { randomBase64url } from './random.ts';
 
 export type DigestAlgorithm = 'MD5' | 'SHA-256';
 
@@ -136,7 +137,7 @@ export class NonceManager {
   }
 
   create(): string {
-    const body = `${Math.floor(this.now()).toString(36)}.${randomBytes(9).toString('base64url')}`;
+    const body = `${Math.floor(this.now()).toString(36)}.${randomBase64url(9)}`;
     return `${body}.${this.mac(body)}`;
   }
 

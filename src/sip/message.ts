@@ -36,8 +36,12 @@ abstract class SipMessageBase {
 
   /** First value of a header (case-insensitive, compact forms allowed). */
   get(name: string): string | undefined {
-    const key = canonicalHeaderName(name).toLowerCase();
-    for (const h of this.headers) if (h.name.toLowerCase() === key) return h.value;
+    const canonical = canonicalHeaderName(name);
+    for (const h of this.headers) if (h.name === canonical) return h.value;
+    // names are stored canonically; other spellings only for unknown headers (or set by hand)
+    const key = canonical.toLowerCase();
+    for (const h of this.headers)
+      if (h.name.length === key.length && h.name.toLowerCase() === key) return h.value;
     return undefined;
   }
 
@@ -47,7 +51,8 @@ abstract class SipMessageBase {
     const key = canonical.toLowerCase();
     const out: string[] = [];
     for (const h of this.headers) {
-      if (h.name.toLowerCase() !== key) continue;
+      if (h.name !== canonical && (h.name.length !== canonical.length || h.name.toLowerCase() !== key))
+        continue;
       if (LIST_HEADERS.has(canonical)) out.push(...splitList(h.value).filter((v) => v !== ''));
       else out.push(h.value);
     }

@@ -4,11 +4,11 @@
  * response routing (§18.2.2), transaction matching (§17.1.3, §17.2.3), CANCEL (§9.2), OPTIONS (§11),
  * unknown methods, schemes and extensions (§8.2.1-§8.2.2), and 400s for unparseable requests.
  */
-import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { createResponse, type SipMessage, type SipRequest, SipResponse } from './message.ts';
 import type { SipMessageError } from './parser.ts';
+import { randomHex } from './random.ts';
 import {
   type ClientTransaction,
   type ClientTransactionUser,
@@ -79,7 +79,7 @@ export interface StackHandlers {
 }
 
 export function newBranch(): string {
-  return `${MAGIC_COOKIE}${randomBytes(8).toString('hex')}`;
+  return `${MAGIC_COOKIE}${randomHex(8)}`;
 }
 
 export class SipStack {
@@ -210,7 +210,16 @@ export class SipStack {
       this.receiveCancel(request, tx);
       return;
     }
-    if (request.method === 'INVITE') tx.reply(100);
+    try {
+      this.dispatchRequest(request, tx, source);
+    } finally {
+      // §17.2.1: the 100 is for an INVITE whose answer takes time; one answered at once (a 407 digest
+      // challenge, a 404) needs none, so the 100 goes out only when the TU has sent nothing yet
+      if (request.method === 'INVITE' && !tx.responded && tx.state === 'proceeding') tx.reply(100);
+    }
+  }
+
+  private dispatchRequest(request: SipRequest, tx: ServerTransaction, source: Endpoint): void {
     if (!isSipUri(request.uri)) {
       tx.respond(this.withAllow(createResponse(request, 416)));
       return;
