@@ -36,6 +36,9 @@ export interface Logger {
 
 export const SILENT_LOGGER: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** §17.2.1: an INVITE the TU has not answered within this time gets a 100 (Trying) from the stack. */
+export const TRYING_DELAY_MS = 200;
+
 /** Methods this stack knows. Known but not allowed -> 405; unknown -> 501 (§8.2.1). */
 const KNOWN_METHODS = new Set([
   'INVITE',
@@ -213,9 +216,11 @@ export class SipStack {
     try {
       this.dispatchRequest(request, tx, source);
     } finally {
-      // §17.2.1: the 100 is for an INVITE whose answer takes time; one answered at once (a 407 digest
-      // challenge, a 404) needs none, so the 100 goes out only when the TU has sent nothing yet
-      if (request.method === 'INVITE' && !tx.responded && tx.state === 'proceeding') tx.reply(100);
+      // §17.2.1: the 100 is for an INVITE whose answer takes time. One answered at once (a 407 digest
+      // challenge, a 404) needs none, and one whose callee rings within 200 ms gets its 180 instead:
+      // the 100 goes out when the TU has sent nothing for 200 ms (one datagram less per call)
+      if (request.method === 'INVITE' && tx instanceof InviteServerTransaction)
+        tx.tryingAfter(TRYING_DELAY_MS);
     }
   }
 
