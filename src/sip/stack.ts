@@ -193,10 +193,11 @@ export class SipStack {
     if (via.params.has('rport')) {
       via.params.set('rport', String(source.port));
       via.params.set('received', source.address);
+      request.setTopVia(via);
     } else if (bareHost(via.host) !== source.address) {
       via.params.set('received', source.address);
+      request.setTopVia(via);
     }
-    request.setVias(request.vias);
 
     const key = serverTransactionKey(request);
     const existing = this.serverTransactions.get(key);
