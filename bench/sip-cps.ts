@@ -24,6 +24,8 @@
  * during the batch (whole machine); CPU time (user + system) the system under test used per completed call
  * (ours: this process; Kamailio: all its processes), which does not depend on what else runs; the
  * 1-minute load average when the batch started.
+ * `--profile DIR` writes a V8 CPU profile of this process per batch of ours (DIR/ours-RATE-TRY.cpuprofile;
+ * profiling costs CPU: figures from a `--profile` run are not comparable).
  * `--keep` keeps the work directory with SIPp's error and message traces (message tracing costs SIPp CPU:
  * figures from a `--keep` run are not comparable).
  */
@@ -36,6 +38,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { Session } from 'node:inspector';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -147,6 +150,26 @@ interface Target {
   bindings?: () => number;
   /** REGISTERs the callee's contact on `port` (expires 0: removes it) */
   register: (port: number, expires: number) => Promise<void>;
+  /** writes a CPU profile of this process for each batch into this directory (ours only) */
+  profileDir?: string;
+}
+
+/** Starts a V8 CPU profile of this process; the returned function stops it and writes it to `file`. */
+async function startProfile(file: string): Promise<() => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 200 });
+  await post('Profiler.start');
+  return async () => {
+    const { profile } = (await post('Profiler.stop')) as { profile: object };
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
 }
 
 class Bench {
@@ -274,6 +297,10 @@ class Bench {
     const load = loadavg()[0]!;
     const logStart = target.log?.().length ?? 0;
     const dropsBefore = udpReceiveBufferDrops();
+    const stopProfile =
+      target.profileDir === undefined
+        ? undefined
+        : await startProfile(join(target.profileDir, `${name}.cpuprofile`));
     const cpuBefore = target.cpuSeconds();
     const uac = await this.caller(target.address, calls, rate, opts.holdMs, Math.max(rate * 4, 100), name);
     let finished = true;
@@ -290,6 +317,7 @@ class Bench {
     const b = sippSummary(uas.output);
     const drops = udpReceiveBufferDrops() - dropsBefore;
     const cpuMsPerCall = ((target.cpuSeconds() - cpuBefore) * 1000) / Math.max(a.ok, 1);
+    await stopProfile?.();
     const pass =
       finished && a.ok === calls && a.failed === 0 && b.ok === calls && b.failed === 0 && a.cps >= rate * 0.9;
     console.log(
@@ -453,6 +481,8 @@ export default async function run(args: string[]): Promise<void> {
   const attempts = Number(arg(args, 'attempts', '2'));
   const tailMs = Number(arg(args, 'tail', '10')) * 1000;
   const keep = args.includes('--keep');
+  const profileDir = args.includes('--profile') ? arg(args, 'profile', '') : undefined;
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'sb-cps-'));
   const bench = new Bench(dir, keep);
   const load = loadavg()
@@ -489,6 +519,7 @@ export default async function run(args: string[]): Promise<void> {
             },
             register: (port, expires) => registerAtPbx(bench, server, port, expires),
             bindings: () => server.registrar.bindingCount,
+            ...(profileDir === undefined ? {} : { profileDir }),
           },
           rates,
           { seconds, holdMs: hold, attempts, tailMs },

@@ -70,6 +70,8 @@ interface Bridge {
   /** ACK to the other side of a relayed re-INVITE, held for the SDP answer when it had no offer. */
   reinvite?: { from: 'A' | 'B'; pendingAck?: PendingAck; okRetransmit?: { stop(): void } } | undefined;
   ended: boolean;
+  /** Keys of this bridge's entries in the dialog table. */
+  dialogIds: string[];
   /** Latest SDP of each side and whether it holds the call (for CSTA Held/Retrieved and HoldCall). */
   media?: MediaState;
 }
@@ -211,6 +213,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
       a: { request, tx, toTag, source, contact: this.stack.contact(callee.extension, source.protocol) },
       forks: [],
       ended: false,
+      dialogIds: [],
     };
     this.emit('call', call);
     if (decision?.reject !== undefined) {
@@ -336,7 +339,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     }
     leg.state = 'answered';
     bridge.winner = leg;
-    this.dialogs.set(dialogId(dialog.callId, dialog.localTag, dialog.remoteTag), { bridge, side: 'B' });
+    this.addDialog(bridge, dialog, 'B');
     for (const other of bridge.forks) if (other !== leg) this.cancelFork(other);
     if (bridge.ringTimer !== undefined) clearTimeout(bridge.ringTimer);
 
@@ -354,7 +357,7 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     const a = bridge.a;
     a.tx.respond(ok);
     a.dialog = Dialog.asUas(a.request, ok, a.contact);
-    this.dialogs.set(dialogId(a.dialog.callId, a.dialog.localTag, a.dialog.remoteTag), { bridge, side: 'A' });
+    this.addDialog(bridge, a.dialog, 'A');
     a.okRetransmit = this.stack.retransmit2xx(a.tx, ok, () => this.safely(() => this.noAck(bridge)));
     this.noteSdp(bridge, 'A', bridge.a.request);
     this.noteSdp(bridge, 'B', response);
@@ -427,6 +430,12 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     this.endBridge(bridge, 'no-ack', undefined);
   }
 
+  private addDialog(bridge: Bridge, dialog: Dialog, side: 'A' | 'B'): void {
+    const id = dialogId(dialog.callId, dialog.localTag, dialog.remoteTag);
+    this.dialogs.set(id, { bridge, side });
+    bridge.dialogIds.push(id);
+  }
+
   private endBridge(bridge: Bridge, cause: ReleaseCause, status: number | undefined): void {
     if (bridge.ended) return;
     bridge.ended = true;
@@ -434,7 +443,8 @@ export class B2bua extends EventEmitter<B2buaEvents> {
     bridge.a.okRetransmit?.stop();
     bridge.reinvite?.okRetransmit?.stop();
     this.bridges.delete(bridge);
-    for (const [id, entry] of this.dialogs) if (entry.bridge === bridge) this.dialogs.delete(id);
+    // the bridge's own dialog ids: walking the whole table made ending a call cost O(calls up)
+    for (const id of bridge.dialogIds) if (this.dialogs.get(id)?.bridge === bridge) this.dialogs.delete(id);
     bridge.call.release(cause, status);
   }
 

@@ -152,8 +152,15 @@ export class VoiceServer extends EventEmitter<VoiceServerEvents> {
     this.stackInstance = stack;
     this.registrarInstance = registrar;
     this.b2buaInstance = b2bua;
+    const udp = transports.find((t) => t instanceof UdpTransport);
     this.logger.info(
-      { host, port: this.port, domain: this.domain, advertisedHost },
+      {
+        host,
+        port: this.port,
+        domain: this.domain,
+        advertisedHost,
+        udpReceiveBuffer: udp instanceof UdpTransport ? udp.receiveBufferSize : undefined,
+      },
       'voice server listening',
     );
   }

@@ -2,17 +2,17 @@
  * Dialogs (RFC 3261 §12): the state shared by the two ends of a call leg, and the rules for building
  * requests inside it (CSeq, tags, remote target, route set with loose and strict routing).
  */
-import { randomBytes } from 'node:crypto';
 import { SipParseError } from './errors.ts';
 import { SipRequest, type SipResponse } from './message.ts';
+import { randomHex } from './random.ts';
 import { formatNameAddr, isSipUri, parseNameAddr, type Uri } from './uri.ts';
 
 export function newTag(): string {
-  return randomBytes(6).toString('hex');
+  return randomHex(6);
 }
 
 export function newCallId(host: string): string {
-  return `${randomBytes(12).toString('hex')}@${host}`;
+  return `${randomHex(12)}@${host}`;
 }
 
 export type DialogRole = 'uac' | 'uas';

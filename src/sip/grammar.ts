@@ -11,6 +11,26 @@ export function isToken(s: string): boolean {
   return TOKEN_RE.test(s);
 }
 
+/** A table of the ASCII characters in `chars` (a character class body as in a regex, ranges a-z). */
+function charTable(chars: string): Uint8Array {
+  const table = new Uint8Array(128);
+  for (let i = 0; i < chars.length; i++) {
+    if (chars[i + 1] === '-' && i + 2 < chars.length) {
+      for (let c = chars.charCodeAt(i); c <= chars.charCodeAt(i + 2); c++) table[c] = 1;
+      i += 2;
+    } else table[chars.charCodeAt(i)] = 1;
+  }
+  return table;
+}
+/** token characters (the parameter name of readParams) */
+const TOKEN_CHARS = charTable("A-Za-z0-9-.!%*_+`'~");
+/** token characters plus ':' '[' ']' (an unquoted gen-value: token or host with IPv6) */
+const GEN_VALUE_CHARS = charTable("A-Za-z0-9-.!%*_+`'~:[]");
+
+function inTable(table: Uint8Array, code: number): boolean {
+  return code < 128 && table[code] === 1;
+}
+
 export function isWsp(c: string | undefined): boolean {
   return c === ' ' || c === '\t';
 }
@@ -118,7 +138,7 @@ export function readParams(s: string, i: number, stop = ''): { params: Params; e
   while (i < s.length && s[i] === ';') {
     i = skipWs(s, i + 1);
     let j = i;
-    while (j < s.length && /[A-Za-z0-9\-.!%*_+`'~]/.test(s[j]!)) j++;
+    while (j < s.length && inTable(TOKEN_CHARS, s.charCodeAt(j))) j++;
     const name = s.slice(i, j);
     if (name === '') throw new SipParseError('empty parameter');
     i = skipWs(s, j);
@@ -131,7 +151,7 @@ export function readParams(s: string, i: number, stop = ''): { params: Params; e
         i = q.end;
       } else {
         let k = i;
-        while (k < s.length && /[A-Za-z0-9\-.!%*_+`'~:[\]]/.test(s[k]!)) k++;
+        while (k < s.length && inTable(GEN_VALUE_CHARS, s.charCodeAt(k))) k++;
         value = s.slice(i, k);
         if (value === '') throw new SipParseError(`empty value for parameter ${name}`);
         if (value.includes('[') || value.includes(':')) {

@@ -79,10 +79,12 @@ for (const name of [
   CANONICAL.set(name.toLowerCase(), name);
 }
 for (const [short, long] of Object.entries(COMPACT)) CANONICAL.set(short, long);
+/** The same names spelled canonically already: the common case, found without lower-casing. */
+const EXACT = new Map<string, string>([...CANONICAL.values()].map((n) => [n, n]));
 
 /** The canonical long name of a header (compact forms expanded); unknown names keep their spelling. */
 export function canonicalHeaderName(name: string): string {
-  return CANONICAL.get(name.toLowerCase()) ?? name;
+  return EXACT.get(name) ?? CANONICAL.get(name.toLowerCase()) ?? name;
 }
 
 /** Headers whose values are comma-separated lists (RFC 3261 §7.3.1); the others are single values. */

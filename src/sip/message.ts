@@ -36,8 +36,12 @@ abstract class SipMessageBase {
 
   /** First value of a header (case-insensitive, compact forms allowed). */
   get(name: string): string | undefined {
-    const key = canonicalHeaderName(name).toLowerCase();
-    for (const h of this.headers) if (h.name.toLowerCase() === key) return h.value;
+    const canonical = canonicalHeaderName(name);
+    for (const h of this.headers) if (h.name === canonical) return h.value;
+    // names are stored canonically; other spellings only for unknown headers (or set by hand)
+    const key = canonical.toLowerCase();
+    for (const h of this.headers)
+      if (h.name.length === key.length && h.name.toLowerCase() === key) return h.value;
     return undefined;
   }
 
@@ -47,7 +51,8 @@ abstract class SipMessageBase {
     const key = canonical.toLowerCase();
     const out: string[] = [];
     for (const h of this.headers) {
-      if (h.name.toLowerCase() !== key) continue;
+      if (h.name !== canonical && (h.name.length !== canonical.length || h.name.toLowerCase() !== key))
+        continue;
       if (LIST_HEADERS.has(canonical)) out.push(...splitList(h.value).filter((v) => v !== ''));
       else out.push(h.value);
     }
@@ -175,6 +180,19 @@ abstract class SipMessageBase {
     return this;
   }
 
+  /**
+   * Rewrites the top Via after its parameters changed (received, rport). Only its own header line is
+   * rewritten when it holds that Via alone; a line listing several Vias is split as setVias does.
+   */
+  setTopVia(via: Via): this {
+    const vias = this.vias;
+    if (vias[0] !== via) throw new Error('setTopVia: not the top Via of this message');
+    const first = this.headers.find((h) => h.name === 'Via');
+    if (first === undefined || first.value.includes(',')) return this.setVias(vias);
+    first.value = formatVia(via);
+    return this;
+  }
+
   setNameAddr(name: 'From' | 'To' | 'Contact', value: NameAddr): this {
     return this.set(name, formatNameAddr(value));
   }
@@ -199,7 +217,13 @@ abstract class SipMessageBase {
       head += `${h.name}: ${h.value}\r\n`;
     }
     head += `Content-Length: ${this.body.length}\r\n\r\n`;
-    return this.body.length === 0 ? Buffer.from(head) : Buffer.concat([Buffer.from(head), this.body]);
+    if (this.body.length === 0) return Buffer.from(head);
+    // one allocation for head and body
+    const headBytes = Buffer.byteLength(head);
+    const out = Buffer.allocUnsafe(headBytes + this.body.length);
+    out.write(head, 0, 'utf8');
+    this.body.copy(out, headBytes);
+    return out;
   }
 
   toString(): string {

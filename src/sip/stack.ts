@@ -4,11 +4,11 @@
  * response routing (§18.2.2), transaction matching (§17.1.3, §17.2.3), CANCEL (§9.2), OPTIONS (§11),
  * unknown methods, schemes and extensions (§8.2.1-§8.2.2), and 400s for unparseable requests.
  */
-import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { createResponse, type SipMessage, type SipRequest, SipResponse } from './message.ts';
 import type { SipMessageError } from './parser.ts';
+import { randomHex } from './random.ts';
 import {
   type ClientTransaction,
   type ClientTransactionUser,
@@ -35,6 +35,9 @@ export interface Logger {
 }
 
 export const SILENT_LOGGER: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** §17.2.1: an INVITE the TU has not answered within this time gets a 100 (Trying) from the stack. */
+export const TRYING_DELAY_MS = 200;
 
 /** Methods this stack knows. Known but not allowed -> 405; unknown -> 501 (§8.2.1). */
 const KNOWN_METHODS = new Set([
@@ -79,7 +82,7 @@ export interface StackHandlers {
 }
 
 export function newBranch(): string {
-  return `${MAGIC_COOKIE}${randomBytes(8).toString('hex')}`;
+  return `${MAGIC_COOKIE}${randomHex(8)}`;
 }
 
 export class SipStack {
@@ -190,10 +193,11 @@ export class SipStack {
     if (via.params.has('rport')) {
       via.params.set('rport', String(source.port));
       via.params.set('received', source.address);
+      request.setTopVia(via);
     } else if (bareHost(via.host) !== source.address) {
       via.params.set('received', source.address);
+      request.setTopVia(via);
     }
-    request.setVias(request.vias);
 
     const key = serverTransactionKey(request);
     const existing = this.serverTransactions.get(key);
@@ -210,7 +214,18 @@ export class SipStack {
       this.receiveCancel(request, tx);
       return;
     }
-    if (request.method === 'INVITE') tx.reply(100);
+    try {
+      this.dispatchRequest(request, tx, source);
+    } finally {
+      // §17.2.1: the 100 is for an INVITE whose answer takes time. One answered at once (a 407 digest
+      // challenge, a 404) needs none, and one whose callee rings within 200 ms gets its 180 instead:
+      // the 100 goes out when the TU has sent nothing for 200 ms (one datagram less per call)
+      if (request.method === 'INVITE' && tx instanceof InviteServerTransaction)
+        tx.tryingAfter(TRYING_DELAY_MS);
+    }
+  }
+
+  private dispatchRequest(request: SipRequest, tx: ServerTransaction, source: Endpoint): void {
     if (!isSipUri(request.uri)) {
       tx.respond(this.withAllow(createResponse(request, 416)));
       return;

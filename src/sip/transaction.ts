@@ -296,6 +296,11 @@ export abstract class ServerTransaction extends Transaction {
     this.tu = tu;
   }
 
+  /** Whether any response (provisional or final) was sent. */
+  get responded(): boolean {
+    return this.lastResponse !== undefined;
+  }
+
   /** The final response sent, if any. */
   get finalResponse(): SipResponse | undefined {
     return this.lastResponse !== undefined && this.lastResponse.status >= 200 ? this.lastResponse : undefined;
@@ -335,8 +340,17 @@ export class InviteServerTransaction extends ServerTransaction {
     super(id, request, send, reliable, timers, 'proceeding', tu);
   }
 
+  /** Sends a 100 after `ms` unless the TU has responded by then (§17.2.1). */
+  tryingAfter(ms: number): void {
+    if (this.state !== 'proceeding' || this.lastResponse !== undefined) return;
+    this.startTimer('Trying', ms, () => {
+      if (this.state === 'proceeding' && this.lastResponse === undefined) this.reply(100);
+    });
+  }
+
   respond(response: SipResponse): void {
     if (this.state !== 'proceeding') return;
+    if (this.lastResponse === undefined) this.stopTimer('Trying');
     this.lastResponse = response;
     this.transmit(response);
     const code = response.status;

@@ -39,20 +39,42 @@ export interface SipTransport extends EventEmitter<TransportEvents> {
   close(): Promise<void>;
 }
 
+/**
+ * Receive buffer asked for on the UDP socket. The kernel's default (about 200 KB) overflows in bursts
+ * of a few hundred calls per second while the event loop is busy, and each dropped datagram then costs
+ * a retransmission timer. Linux caps the request at net.core.rmem_max (see `receiveBufferSize`).
+ */
+export const DEFAULT_UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
+
 export class UdpTransport extends EventEmitter<TransportEvents> implements SipTransport {
   readonly protocol = 'UDP' as const;
   readonly reliable = false;
   private socket: UdpSocket | undefined;
   private readonly limits: SipLimits;
+  private readonly receiveBufferRequest: number;
   local = { address: '', port: 0 };
 
-  constructor(limits: SipLimits = DEFAULT_SIP_LIMITS) {
+  constructor(limits: SipLimits = DEFAULT_SIP_LIMITS, receiveBufferBytes = DEFAULT_UDP_RECEIVE_BUFFER) {
     super();
     this.limits = limits;
+    this.receiveBufferRequest = receiveBufferBytes;
+  }
+
+  /** The socket's effective receive buffer in bytes (as the kernel reports it), 0 when closed. */
+  get receiveBufferSize(): number {
+    try {
+      return this.socket?.getRecvBufferSize() ?? 0;
+    } catch {
+      return 0;
+    }
   }
 
   async listen(port: number, host: string): Promise<void> {
-    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false });
+    const socket = createSocket({
+      type: isIPv6(host) ? 'udp6' : 'udp4',
+      reuseAddr: false,
+      recvBufferSize: this.receiveBufferRequest,
+    });
     this.socket = socket;
     socket.on('message', (data, rinfo) =>
       this.receive(data, { protocol: 'UDP', address: rinfo.address, port: rinfo.port }),

@@ -386,3 +386,67 @@ describe('hostile input never escapes as anything but SipParseError', () => {
     check(`OPTIONS sip:a@b SIP/2.0\r\nContact: ${'"'.repeat(9999)}\r\n\r\n`);
   });
 });
+
+describe('setTopVia (received/rport written back by the stack)', () => {
+  const text = (vias: string) =>
+    `OPTIONS sip:bob@example.com SIP/2.0\r\n${vias}Max-Forwards: 70\r\nTo: <sip:bob@example.com>\r\nFrom: <sip:a@example.com>;tag=1\r\nCall-ID: v@x\r\nCSeq: 1 OPTIONS\r\n\r\n`;
+
+  it('rewrites the top Via line in place and keeps the others and the header order', () => {
+    const m = parseMessage(
+      text(
+        'Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKa;rport\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKb\r\n',
+      ),
+    ) as SipRequest;
+    const via = m.via;
+    via.params.set('rport', '5070');
+    via.params.set('received', '198.51.100.7');
+    m.setTopVia(via);
+    assert.deepEqual(
+      m.headers.map((h) => h.name),
+      ['Via', 'Via', 'Max-Forwards', 'To', 'From', 'Call-ID', 'CSeq'],
+    );
+    assert.equal(
+      m.headers[0]!.value,
+      'SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKa;rport=5070;received=198.51.100.7',
+    );
+    assert.equal(m.headers[1]!.value, 'SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKb');
+    const reparsed = parseMessage(m.serialize()) as SipRequest;
+    assert.equal(reparsed.via.params.get('received'), '198.51.100.7');
+    assert.equal(reparsed.vias.length, 2);
+  });
+
+  it('splits a Via line that lists several Vias, as setVias does', () => {
+    const m = parseMessage(
+      text('Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKa, SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKb\r\n'),
+    ) as SipRequest;
+    const via = m.via;
+    via.params.set('received', '198.51.100.7');
+    m.setTopVia(via);
+    assert.deepEqual(
+      m.headers.filter((h) => h.name === 'Via').map((h) => h.value),
+      [
+        'SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKa;received=198.51.100.7',
+        'SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKb',
+      ],
+    );
+  });
+
+  it('refuses a Via that is not the message top Via', () => {
+    const m = parseMessage(text('Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKa\r\n')) as SipRequest;
+    const other = parseMessage(text('Via: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bKc\r\n')) as SipRequest;
+    assert.throws(() => m.setTopVia(other.via));
+  });
+});
+
+describe('serialize with a body', () => {
+  it('writes head and body into one buffer with the right Content-Length', () => {
+    const m = new SipRequest('MESSAGE', parseUri('sip:bob@example.com'));
+    m.append('Content-Length', '999');
+    m.body = Buffer.from('héllo body', 'utf8');
+    const wire = m.serialize();
+    const text = wire.toString('utf8');
+    assert.ok(text.endsWith('\r\n\r\nhéllo body'));
+    assert.ok(text.includes(`Content-Length: ${Buffer.byteLength('héllo body')}\r\n`));
+    assert.ok(!text.includes('999'));
+  });
+});

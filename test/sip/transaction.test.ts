@@ -261,6 +261,42 @@ describe('INVITE server transaction', () => {
     assert.deepEqual(methods(sent), ['100', '100', '180', '180']);
   });
 
+  it('§17.2.1: 100 (Trying) only when the TU has sent nothing within the delay', (t) => {
+    const tick = mockTimers(t);
+    const quiet = recorder();
+    const silent = new InviteServerTransaction('k1', req('INVITE'), quiet.send, false, DEFAULT_TIMERS, {});
+    silent.tryingAfter(200);
+    tick(199);
+    assert.deepEqual(methods(quiet.sent), [], 'nothing before the delay');
+    tick(1);
+    assert.deepEqual(methods(quiet.sent), ['100']);
+    silent.receiveRequest(silent.request);
+    assert.deepEqual(methods(quiet.sent), ['100', '100'], 'a retransmitted INVITE gets the 100 again');
+
+    const ringing = recorder();
+    const rings = new InviteServerTransaction('k2', req('INVITE'), ringing.send, false, DEFAULT_TIMERS, {});
+    rings.tryingAfter(200);
+    tick(50);
+    rings.reply(180, undefined, 't2');
+    tick(1000);
+    assert.deepEqual(methods(ringing.sent), ['180'], 'a 180 within the delay makes the 100 unneeded');
+    assert.equal(rings.runningTimers.includes('Trying'), false);
+
+    const answered = recorder();
+    const challenged = new InviteServerTransaction(
+      'k3',
+      req('INVITE'),
+      answered.send,
+      false,
+      DEFAULT_TIMERS,
+      {},
+    );
+    challenged.reply(407, undefined, 't3');
+    challenged.tryingAfter(200);
+    tick(T1 - 1); // Timer G would retransmit the 407 at T1
+    assert.deepEqual(methods(answered.sent), ['407'], 'an INVITE answered at once gets no 100');
+  });
+
   it('non-2xx final: Timer G retransmits (T1 doubling, capped at T2), Timer H times out without ACK', (t) => {
     const tick = mockTimers(t);
     const { sent, send } = recorder();
