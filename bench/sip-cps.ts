@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- sip-cps [--rates 100,200,400,600,800,1200,1600] [--seconds 4] [--hold 0] [--children 1,8]
+ * `npm run bench -- sip-cps [--rates 100,200,400,600,800,1200,1600,2000] [--seconds 4] [--hold 0] [--children 1,8]
  *   [--attempts 2] [--tail 10] [--only ours|kamailio] [--no-memory] [--keep]`
  *
  * Call-setup rate of the voice server against Kamailio 5.6, measured the same way for both:
@@ -473,7 +473,7 @@ async function memory(bench: Bench, calls: number): Promise<void> {
 
 export default async function run(args: string[]): Promise<void> {
   if (!existsSync(SIPP)) throw new Error('sipp is missing: run scripts/install-test-peers.sh');
-  const rates = arg(args, 'rates', '100,200,400,600,800,1200,1600').split(',').map(Number);
+  const rates = arg(args, 'rates', '100,200,400,600,800,1200,1600,2000').split(',').map(Number);
   const seconds = Number(arg(args, 'seconds', '4'));
   const hold = Number(arg(args, 'hold', '0'));
   const childrenList = arg(args, 'children', '1,8').split(',').map(Number);
