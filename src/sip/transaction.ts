@@ -296,11 +296,6 @@ export abstract class ServerTransaction extends Transaction {
     this.tu = tu;
   }
 
-  /** Whether any response (provisional or final) was sent. */
-  get responded(): boolean {
-    return this.lastResponse !== undefined;
-  }
-
   /** The final response sent, if any. */
   get finalResponse(): SipResponse | undefined {
     return this.lastResponse !== undefined && this.lastResponse.status >= 200 ? this.lastResponse : undefined;
