@@ -870,15 +870,18 @@ export class B2bua extends EventEmitter<B2buaEvents> {
  * the RFC 2543 way that older phones still use, a connection address of 0.0.0.0.
  */
 export function isHoldOffer(sdp: Buffer): boolean {
-  return /^a=(sendonly|inactive)\s*$/m.test(sdp.toString('latin1')) || hasNullAddress(sdp);
+  const text = sdp.toString('latin1');
+  return /^a=(sendonly|inactive)\s*$/m.test(text) || NULL_ADDRESS.test(text);
 }
+
+const NULL_ADDRESS = /^c=IN IP4 0\.0\.0\.0\s*$/m;
 
 /**
  * Whether the SDP's connection address is 0.0.0.0 (the RFC 2543 hold): such SDP says nothing about where
  * the phone's media is, so it is never re-offered to take a call off hold.
  */
 export function hasNullAddress(sdp: Buffer): boolean {
-  return /^c=IN IP4 0\.0\.0\.0\s*$/m.test(sdp.toString('latin1'));
+  return NULL_ADDRESS.test(sdp.toString('latin1'));
 }
 
 /** The SDP with every media direction replaced by `direction` and the o= session version raised. */
